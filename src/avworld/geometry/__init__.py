@@ -1,0 +1,1 @@
+"""Scenes, procedural houses, mesh import, ray casting and navigation (numpy only, no torch)."""

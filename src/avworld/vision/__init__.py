@@ -1,0 +1,1 @@
+"""Pinhole camera rendering (RGB, depth, semantics) and top-down maps."""
