@@ -23,6 +23,7 @@ _BOX_FACES = np.array(
     ],
     dtype=np.int32,
 )
+_BOX_SIDES = ("bottom", "top", "-y", "+y", "+x", "-x")
 
 
 class SceneBuilder:
@@ -62,21 +63,36 @@ class SceneBuilder:
         self._sem.append(np.full(n, semantic_id(semantic), np.int16))
         self._inst.append(np.full(n, instance, np.int32))
 
-    def add_box(self, lo, hi, material, semantic: str, instance: int = -1, skip: tuple[str, ...] = ()) -> None:
+    def add_box(
+        self,
+        lo,
+        hi,
+        material,
+        semantic: str,
+        instance: int = -1,
+        skip: tuple[str, ...] = (),
+        side_materials: dict | None = None,
+    ) -> None:
         """Axis-aligned box between corners ``lo`` and ``hi`` (outward normals).
 
-        ``skip`` drops sides by name (``"bottom"``, ``"top"``, ``"-y"``, ``"+y"``,
-        ``"+x"``, ``"-x"``), e.g. the hidden underside of furniture.
+        Sides are named ``"bottom"``, ``"top"``, ``"-y"``, ``"+y"``, ``"+x"``, ``"-x"``.
+        ``skip`` drops sides (e.g. the hidden underside of furniture);
+        ``side_materials`` gives some sides another material (e.g. the two faces of a
+        wall that look into different rooms).
         """
         lo = np.asarray(lo, dtype=float)
         hi = np.asarray(hi, dtype=float)
         if np.any(hi <= lo):
             raise ValueError(f"box needs hi > lo on every axis, got lo={lo}, hi={hi}")
         verts = lo + _BOX_CORNERS * (hi - lo)
-        names = ("bottom", "top", "-y", "+y", "+x", "-x")
-        keep = [i for i, nm in enumerate(names) if nm not in skip]
-        faces = _BOX_FACES.reshape(6, 2, 3)[keep].reshape(-1, 3)
-        self.add_triangles(verts, faces, material, semantic, instance)
+        side_materials = side_materials or {}
+        by_material: dict = {}
+        for i, name in enumerate(_BOX_SIDES):
+            if name not in skip:
+                by_material.setdefault(side_materials.get(name, material), []).append(i)
+        for mat, sides in by_material.items():
+            faces = _BOX_FACES.reshape(6, 2, 3)[sides].reshape(-1, 3)
+            self.add_triangles(verts, faces, mat, semantic, instance)
 
     def add_quad(self, corners, material, semantic: str, instance: int = -1) -> None:
         """A planar quad from 4 corners in counter-clockwise order seen from the front."""
