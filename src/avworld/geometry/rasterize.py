@@ -7,12 +7,13 @@ is ambiguous where solids touch the floor, so obstacles come from here.
 
 Two kinds of triangles, both handled with vectorized numpy:
 
-* short ones (z extent below the slice spacing; every horizontal table top or shelf
-  board) are sampled on a dense barycentric lattice (spacing below half a cell);
-* tall ones (walls, cupboard sides) are cut by horizontal planes every ``slice_m``
-  through the band, plus planes just inside both band limits; each cut is a segment,
-  sampled densely. A tall triangle overlapping the band is always cut by at least one
-  plane, so nothing is missed.
+* tall, steep ones (walls, cupboard sides) are cut by horizontal planes every
+  ``slice_m`` through the band, plus planes just inside both band limits; each cut is
+  a segment, sampled densely. A tall triangle overlapping the band is always cut by at
+  least one plane, and for steep faces neighbouring cuts lie less than a sample step
+  apart in xy, so nothing is missed;
+* all others (short ones, every table top or shelf board, slanted faces) are sampled
+  on a dense barycentric lattice (spacing below half a cell).
 
 Library alternatives (trimesh's ``section_multiplane``) return Python objects per
 plane and were far slower for this boolean use.
@@ -93,6 +94,7 @@ def band_occupancy(
     z_lo: float,
     z_hi: float,
     slice_m: float = 0.1,
+    inset_m: float = 1e-5,
 ) -> np.ndarray:
     """(H, W) bool: cells whose column contains geometry with ``z_lo < z < z_hi``.
 
@@ -105,15 +107,30 @@ def band_occupancy(
     out = np.zeros(shape, dtype=bool)
     if len(tri) == 0:
         return out
+    if inset_m:
+        # Move every face a hair against its normal (into the solid it bounds), so a
+        # surface lying exactly on a cell boundary marks the cell on the solid side.
+        n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-300)
+        # Likewise pull the vertices a hair toward the centroid, so an edge on a cell
+        # boundary (a wall's end) marks the cell on the solid's side only.
+        to_c = tri.mean(axis=1, keepdims=True) - tri
+        to_c /= np.maximum(np.linalg.norm(to_c, axis=2, keepdims=True), 1e-300)
+        tri = tri - inset_m * n[:, None, :] + inset_m * to_c
     zmin, zmax = tri[:, :, 2].min(axis=1), tri[:, :, 2].max(axis=1)
     tri, zmin, zmax = (a[(zmax > z_lo) & (zmin < z_hi)] for a in (tri, zmin, zmax))
     ox, oy = float(origin_xy[0]), float(origin_xy[1])
     step = resolution_m / 2.5
-    short = (zmax - zmin) < slice_m
-    if short.any():
-        _sample_lattice(out, tri[short], z_lo, z_hi, step, ox, oy, resolution_m)
-    if (~short).any():
+    # Slices are exact only where consecutive cuts land less than a sample step apart
+    # in xy: (near-)vertical faces. Everything else is sampled on the lattice.
+    n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    nz = np.abs(n[:, 2]) / np.maximum(np.linalg.norm(n, axis=1), 1e-300)
+    steep = slice_m * nz <= step * np.sqrt(np.maximum(1.0 - nz**2, 0.0))
+    sliced = steep & ((zmax - zmin) >= slice_m)
+    if (~sliced).any():
+        _sample_lattice(out, tri[~sliced], z_lo, z_hi, step, ox, oy, resolution_m)
+    if sliced.any():
         eps = 1e-4
         planes = np.unique(np.concatenate([np.arange(z_lo + eps, z_hi, slice_m), [z_hi - eps]]))
-        _sample_slices(out, tri[~short], planes, step, ox, oy, resolution_m)
+        _sample_slices(out, tri[sliced], planes, step, ox, oy, resolution_m)
     return out

@@ -163,7 +163,8 @@ class Scene:
         fi = np.ascontiguousarray(fi, dtype=np.int32).reshape(-1)
         if fi.shape != (nf,):
             raise SceneError("face_instance must be (F,)")
-        for name, arr in [("vertices", v), ("faces", f), ("face_material", fm), ("face_semantic", fs), ("face_instance", fi)]:
+        arrays = {"vertices": v, "faces": f, "face_material": fm, "face_semantic": fs, "face_instance": fi}
+        for name, arr in arrays.items():
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
         object.__setattr__(self, "materials", tuple(self.materials))

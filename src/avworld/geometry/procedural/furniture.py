@@ -107,7 +107,8 @@ class FurniturePlacer:
             anchors.append((int((a[1] - lo[1]) / _GRID), int((a[0] - lo[0]) / _GRID)))
         boxes: list[tuple[np.ndarray, np.ndarray]] = []
         for item in CATALOGUE.get(room.room_type, ()):
-            if self.rng.random() > item.prob * (0.4 + 0.6 * self.cfg.furniture_density) or self.cfg.furniture_density == 0:
+            keep_prob = item.prob * (0.4 + 0.6 * self.cfg.furniture_density)
+            if self.rng.random() > keep_prob or self.cfg.furniture_density == 0:
                 continue
             for _ in range(12):
                 cand = self._propose(item, lo, hi)

@@ -1,0 +1,314 @@
+"""Geodesic distances and shortest paths on a 2D navigability grid.
+
+Grid conventions (shared with :class:`avworld.geometry.navigation.NavGrid`): ``free``
+is an (H, W) bool array indexed ``[iy, ix]``; cell ``[iy, ix]`` has its centre at
+``origin_xy + resolution_m * (ix, iy)`` and covers a square of side ``resolution_m``
+around it. Continuous points map to the cell whose centre is nearest.
+
+Distances come from the fast marching method (scikit-fmm, second order) started
+from a small circle around the exact continuous goal; shortest paths descend that
+field over 8-neighbours and are then string-pulled into a polyline whose segments are
+collision-free on the grid.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+import numpy as np
+import skfmm
+
+# 8-neighbourhood offsets (dy, dx) and their step lengths in cells.
+_NEIGH_DY = np.array([-1, -1, -1, 0, 0, 1, 1, 1])
+_NEIGH_DX = np.array([-1, 0, 1, -1, 1, -1, 0, 1])
+_NEIGH_LEN = np.hypot(_NEIGH_DY, _NEIGH_DX)
+
+
+def points_to_cells(xy: np.ndarray, origin_xy: np.ndarray, resolution_m: float) -> np.ndarray:
+    """(N, 2) float world points -> (N, 2) int cells ``[iy, ix]`` (may lie outside the grid)."""
+    f = (np.asarray(xy, dtype=float).reshape(-1, 2) - origin_xy) / resolution_m
+    c = np.floor(f + 0.5).astype(np.int64)
+    return c[:, ::-1]
+
+
+def points_free(free: np.ndarray, origin_xy: np.ndarray, resolution_m: float, xy: np.ndarray) -> np.ndarray:
+    """(N,) bool: does each point lie in a free cell (False outside the grid)?"""
+    cells = points_to_cells(xy, origin_xy, resolution_m)
+    h, w = free.shape
+    inside = (cells[:, 0] >= 0) & (cells[:, 0] < h) & (cells[:, 1] >= 0) & (cells[:, 1] < w)
+    out = np.zeros(len(cells), bool)
+    out[inside] = free[cells[inside, 0], cells[inside, 1]]
+    return out
+
+
+#: Segments are checked at samples no farther apart than resolution / SAMPLES_PER_CELL.
+SAMPLES_PER_CELL = 2
+#: Line-of-sight tests first look at every COARSE_STRIDE-th sample (a subset of the
+#: full set, so a coarse hit is a real hit): most blocked segments are rejected cheaply.
+COARSE_STRIDE = 4
+
+
+def segment_params(p0: np.ndarray, p1: np.ndarray, resolution_m: float, stride: int = 1):
+    """Sample parameters along M segments p0->p1.
+
+    Each segment is cut into ``n = max(1, ceil(length / (resolution / SAMPLES_PER_CELL)))``
+    equal intervals; samples are at ``t = j / n`` for ``j = 0, stride, 2 * stride, ...``
+    plus ``t = 1``. Returns ``(seg (S,), t (S,), starts (M,))``: the segment of each
+    sample, its parameter, and the index of each segment's first sample.
+    """
+    length = np.hypot(p1[:, 0] - p0[:, 0], p1[:, 1] - p0[:, 1])
+    n_int = np.maximum(np.ceil(length * (SAMPLES_PER_CELL / resolution_m)).astype(np.int64), 1)
+    m = -(-n_int // stride) + 1  # samples per segment, both ends included
+    starts = np.zeros(len(m), np.int64)
+    np.cumsum(m[:-1], out=starts[1:])
+    seg = np.repeat(np.arange(len(m)), m)
+    j = (np.arange(int(m.sum())) - starts[seg]) * stride
+    t = np.minimum(j, n_int[seg]) / n_int[seg]
+    return seg, t, starts
+
+
+def _samples_free(free, origin_xy, resolution_m, p0, p1, stride):
+    """(S,) bool per sample of :func:`segment_params`, plus (seg, t, starts)."""
+    seg, t, starts = segment_params(p0, p1, resolution_m, stride)
+    g0 = (p0 - origin_xy) / resolution_m  # grid units: cell centres at integers
+    gd = (p1 - p0) / resolution_m
+    cx = np.floor(g0[seg, 0] + t * gd[seg, 0] + 0.5).astype(np.int64)
+    cy = np.floor(g0[seg, 1] + t * gd[seg, 1] + 0.5).astype(np.int64)
+    h, w = free.shape
+    inside = (cx >= 0) & (cx < w) & (cy >= 0) & (cy < h)
+    ok = free[np.clip(cy, 0, h - 1), np.clip(cx, 0, w - 1)] & inside
+    return ok, seg, t, starts
+
+
+def segments_free(free: np.ndarray, origin_xy: np.ndarray, resolution_m: float, p0, p1) -> np.ndarray:
+    """(M,) bool: is every sample (spacing <= resolution/2) of each segment p0->p1 free?"""
+    p0 = np.asarray(p0, dtype=float).reshape(-1, 2)
+    p1 = np.asarray(p1, dtype=float).reshape(-1, 2)
+    p0, p1 = (np.ascontiguousarray(a) for a in np.broadcast_arrays(p0, p1))
+    if len(p0) == 0:
+        return np.zeros(0, bool)
+    origin_xy = np.asarray(origin_xy, dtype=float)
+    ok, _, _, starts = _samples_free(free, origin_xy, resolution_m, p0, p1, COARSE_STRIDE)
+    out = np.logical_and.reduceat(ok, starts)
+    todo = np.flatnonzero(out)
+    if len(todo):
+        ok, _, _, starts = _samples_free(free, origin_xy, resolution_m, p0[todo], p1[todo], 1)
+        out[todo] = np.logical_and.reduceat(ok, starts)
+    return out
+
+
+def first_blocked_sample(free: np.ndarray, origin_xy, resolution_m: float, p0, p1) -> tuple[int, float, float]:
+    """Walk the samples of one segment p0->p1 (same samples as :func:`segments_free`).
+
+    Returns ``(index of the first non-free sample or -1, its t, t of the sample before)``.
+    """
+    p0 = np.asarray(p0, dtype=float).reshape(1, 2)
+    p1 = np.asarray(p1, dtype=float).reshape(1, 2)
+    ok, _, t, _ = _samples_free(free, np.asarray(origin_xy, dtype=float), resolution_m, p0, p1, 1)
+    if ok.all():
+        return -1, 1.0, 1.0
+    k = int(np.argmin(ok))
+    return k, float(t[k]), float(t[k - 1]) if k > 0 else 0.0
+
+
+class GeodesicField:
+    """Geodesic distance (metres) from every free cell centre to one continuous goal.
+
+    ``distance`` is (H, W) float64 with ``inf`` for cells that are not free or not
+    reachable from the goal. Build with :func:`compute_field` (or
+    :meth:`NavGrid.geodesic_field <avworld.geometry.navigation.NavGrid.geodesic_field>`).
+    """
+
+    def __init__(self, distance, goal_xy, free, origin_xy, resolution_m: float) -> None:
+        self.distance = distance
+        self.goal_xy = np.asarray(goal_xy, dtype=float).reshape(2)
+        self.free = free
+        self.origin_xy = np.asarray(origin_xy, dtype=float)
+        self.resolution_m = float(resolution_m)
+        self.goal_cell = tuple(int(v) for v in points_to_cells(self.goal_xy, self.origin_xy, self.resolution_m)[0])
+        self._next: np.ndarray | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.distance.shape
+
+    def distance_at(self, xy) -> np.ndarray | float:
+        """Geodesic distance at continuous points (bilinear between cell centres).
+
+        ``inf`` where the point is not navigable or unreachable. Accepts (2,) (returns
+        a float) or (N, 2) (returns (N,)). Corners of the interpolation stencil that
+        are not free are left out and the remaining weights renormalized, so values
+        next to obstacles stay finite.
+        """
+        arr = np.asarray(xy, dtype=float)
+        pts = arr.reshape(-1, 2)
+        h, w = self.distance.shape
+        f = (pts - self.origin_xy) / self.resolution_m
+        i0 = np.floor(f).astype(np.int64)  # lower-left stencil corner, (ix, iy)
+        frac = f - i0
+        total = np.zeros(len(pts))
+        weight = np.zeros(len(pts))
+        for dx in (0, 1):
+            for dy in (0, 1):
+                ix, iy = i0[:, 0] + dx, i0[:, 1] + dy
+                wgt = (frac[:, 0] if dx else 1 - frac[:, 0]) * (frac[:, 1] if dy else 1 - frac[:, 1])
+                inside = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
+                val = np.full(len(pts), np.inf)
+                val[inside] = self.distance[iy[inside], ix[inside]]
+                ok = np.isfinite(val) & (wgt > 0)
+                total[ok] += wgt[ok] * val[ok]
+                weight[ok] += wgt[ok]
+        out = np.full(len(pts), np.inf)
+        nav = points_free(self.free, self.origin_xy, self.resolution_m, pts) & (weight > 0)
+        out[nav] = total[nav] / weight[nav]
+        if arr.ndim == 1:
+            return float(out[0])
+        return out.reshape(arr.shape[:-1])
+
+    @property
+    def next_cell(self) -> np.ndarray:
+        """(H*W,) int64: flat index of the steepest strictly-descending 8-neighbour, or -1."""
+        if self._next is None:
+            self._next = _descent_pointers(self.distance)
+        return self._next
+
+    def descend(self, start_cell) -> list[tuple[int, int]]:
+        """Cells from ``start_cell`` down the field to the goal cell (inclusive).
+
+        Values strictly decrease along the way, so this terminates. If it gets stuck in
+        a spurious local minimum (rare FMM artefact), the rest is found with Dijkstra.
+        """
+        h, w = self.distance.shape
+        goal = self.goal_cell[0] * w + self.goal_cell[1]
+        i = int(start_cell[0]) * w + int(start_cell[1])
+        nxt = self.next_cell
+        flat = [i]
+        while i != goal:
+            j = int(nxt[i])
+            if j < 0:
+                rest = _dijkstra(self.free, i, goal)
+                if rest is None:
+                    return []
+                flat.extend(rest[1:])
+                break
+            flat.append(j)
+            i = j
+        return [(k // w, k % w) for k in flat]
+
+
+def _descent_pointers(dist: np.ndarray) -> np.ndarray:
+    h, w = dist.shape
+    pad = np.pad(dist, 1, constant_values=np.inf)
+    best_slope = np.zeros((h, w))
+    best_k = np.full((h, w), -1, np.int64)
+    with np.errstate(invalid="ignore"):
+        for k in range(8):
+            dy, dx = _NEIGH_DY[k], _NEIGH_DX[k]
+            nb = pad[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
+            slope = (dist - nb) / _NEIGH_LEN[k]  # NaN for inf - inf: never "better"
+            better = slope > best_slope
+            best_slope = np.where(better, slope, best_slope)
+            best_k = np.where(better, k, best_k)
+    iy, ix = np.mgrid[0:h, 0:w]
+    k = np.maximum(best_k, 0)
+    nxt = (iy + _NEIGH_DY[k]) * w + (ix + _NEIGH_DX[k])
+    return np.where(best_k >= 0, nxt, -1).reshape(-1)
+
+
+def _dijkstra(free: np.ndarray, start: int, goal: int) -> list[int] | None:
+    """8-connected shortest cell path between two flat indices (fallback only)."""
+    h, w = free.shape
+    flat_free = free.reshape(-1)
+    dist = {start: 0.0}
+    prev: dict[int, int] = {}
+    heap = [(0.0, start)]
+    gy, gx = divmod(goal, w)
+    while heap:
+        d, i = heapq.heappop(heap)
+        if i == goal:
+            path = [i]
+            while path[-1] != start:
+                path.append(prev[path[-1]])
+            return path[::-1]
+        if d > dist.get(i, math.inf):
+            continue
+        y, x = divmod(i, w)
+        for k in range(8):
+            ny, nx = y + int(_NEIGH_DY[k]), x + int(_NEIGH_DX[k])
+            if 0 <= ny < h and 0 <= nx < w:
+                j = ny * w + nx
+                if not flat_free[j]:
+                    continue
+                nd = d + float(_NEIGH_LEN[k])
+                if nd < dist.get(j, math.inf):
+                    dist[j] = nd
+                    prev[j] = i
+                    heapq.heappush(heap, (nd + math.hypot(ny - gy, nx - gx), j))
+    return None
+
+
+def compute_field(free: np.ndarray, origin_xy, resolution_m: float, goal_xy) -> GeodesicField:
+    """Fast-marching geodesic distance field to the continuous point ``goal_xy``.
+
+    The level set starts as a circle of one cell radius around the exact goal (so the
+    goal's sub-cell position matters and the goal cell is inside it); that radius is
+    added back, so the field approximates the distance to the goal point itself.
+    """
+    h, w = free.shape
+    origin_xy = np.asarray(origin_xy, dtype=float)
+    g = np.asarray(goal_xy, dtype=float).reshape(2)
+    r0 = float(resolution_m)
+    xs = origin_xy[0] + resolution_m * np.arange(w)
+    ys = origin_xy[1] + resolution_m * np.arange(h)
+    euclid = np.hypot(xs[None, :] - g[0], ys[:, None] - g[1])
+    phi = np.ma.MaskedArray(euclid - r0, mask=~free)
+    try:
+        d = skfmm.distance(phi, dx=resolution_m, order=2)
+        dist = np.where(np.ma.getmaskarray(d), np.inf, np.ma.getdata(d) + r0)
+    except ValueError:
+        # No zero contour among free cells (e.g. a one-cell component): only the cells
+        # inside the start circle get a (straight-line) value.
+        dist = np.where(free & (euclid < r0), euclid, np.inf)
+    # Inside the start circle the straight-line distance is exact.
+    inner = free & (euclid < r0)
+    dist[inner] = euclid[inner]
+    return GeodesicField(dist, g, free, origin_xy, resolution_m)
+
+
+def string_pull(free: np.ndarray, origin_xy, resolution_m: float, pts: np.ndarray) -> np.ndarray:
+    """Greedy string pulling of a polyline: from each kept vertex jump to the farthest
+    later vertex whose straight segment is free. Endpoints are kept exactly."""
+    pts = np.asarray(pts, dtype=float)
+    k = len(pts)
+    if k <= 2:
+        return pts.copy()
+    out = [0]
+    i = 0
+    while i < k - 1:
+        later = np.arange(i + 1, k)
+        vis = segments_free(free, origin_xy, resolution_m, pts[i], pts[later])
+        vis[0] = True  # consecutive path vertices are 8-neighbours: always connected
+        i = int(later[np.flatnonzero(vis)[-1]])
+        out.append(i)
+    return pts[out]
+
+
+def candidate_vertices(cells: list[tuple[int, int]], every: int = 4) -> np.ndarray:
+    """Indices of a cell path worth keeping as string-pulling candidates: both ends,
+    every vertex where the step direction changes, and every ``every``-th vertex.
+
+    Dropping the vertices in the middle of straight runs keeps the quadratic pulling
+    step cheap without losing the corners the pulled path bends at.
+    """
+    c = np.asarray(cells, dtype=np.int64)
+    n = len(c)
+    if n <= 2:
+        return np.arange(n)
+    step = np.diff(c, axis=0)
+    turn = np.any(step[1:] != step[:-1], axis=1)  # direction changes at vertex i+1
+    keep = np.zeros(n, bool)
+    keep[[0, -1]] = True
+    keep[1:-1] |= turn
+    keep[::every] = True
+    return np.flatnonzero(keep)

@@ -1,0 +1,1 @@
+"""Human-facing outputs: images, HTML reports, galleries."""

@@ -1,0 +1,58 @@
+"""Minimal self-contained HTML reports (no JavaScript, no external assets)."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2rem;background:#fafafa;color:#222}
+h1{font-size:1.5rem} h2{font-size:1.2rem;margin-top:2rem}
+.row{display:flex;flex-wrap:wrap;gap:.75rem;align-items:flex-start}
+figure{margin:0;background:#fff;border:1px solid #ddd;padding:.4rem}
+figcaption{font-size:.8rem;color:#555;max-width:22rem}
+img{image-rendering:pixelated;display:block}
+table{border-collapse:collapse;font-size:.85rem} td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:right}
+th{background:#eee}
+"""
+
+
+class HtmlReport:
+    """Accumulates sections of figures and tables, then writes one HTML file."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.parts: list[str] = []
+
+    def heading(self, text: str, level: int = 2) -> None:
+        self.parts.append(f"<h{level}>{html.escape(text)}</h{level}>")
+
+    def paragraph(self, text: str) -> None:
+        self.parts.append(f"<p>{html.escape(text)}</p>")
+
+    def figures(self, items: list[tuple[str, str]], width: int | None = None) -> None:
+        """A row of images: (relative path, caption) pairs."""
+        w = f' width="{width}"' if width else ""
+        figs = "".join(
+            f'<figure><img src="{html.escape(src)}"{w} alt="{html.escape(cap)}">'
+            f"<figcaption>{html.escape(cap)}</figcaption></figure>"
+            for src, cap in items
+        )
+        self.parts.append(f'<div class="row">{figs}</div>')
+
+    def table(self, header: list[str], rows: list[list]) -> None:
+        head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+        self.parts.append(f"<table><tr>{head}</tr>{body}</table>")
+
+    def write(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        doc = (
+            f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
+            f"<style>{_STYLE}</style></head><body><h1>{html.escape(self.title)}</h1>"
+            + "\n".join(self.parts)
+            + "</body></html>"
+        )
+        path.write_text(doc, encoding="utf-8")
+        return path
