@@ -79,6 +79,13 @@ def _snap(v: float) -> float:
     return round(v * 20.0) / 20.0
 
 
+def _door_centre(rng: np.random.Generator, lo: float, hi: float, half_width: float, margin: float) -> float:
+    """A door centre on [lo, hi] keeping ``margin`` to both ends (snapped to the lattice)."""
+    low, high = lo + margin + half_width, hi - margin - half_width
+    high = max(low, high)  # a wall exactly one door (plus margins) long
+    return float(min(max(_snap(rng.uniform(low, high)), low), high))
+
+
 def partition(cfg: HouseConfig, rng: np.random.Generator) -> list[Rect]:
     """Split a rectangular footprint into ``cfg.num_rooms`` rooms with sides >= min size."""
     lo, hi = cfg.room_size_m
@@ -183,7 +190,7 @@ def connect(rects: list[Rect], types: list[str], cfg: HouseConfig, rng: np.rando
             # open plan: a wide opening almost as long as the shared wall
             openings.append(Opening(i, j, axis, coord, lo + margin, hi - margin, cfg.wall_height_m - 0.3))
             continue
-        c = _snap(rng.uniform(lo + margin + cfg.door_width_m / 2, hi - margin - cfg.door_width_m / 2))
+        c = _door_centre(rng, lo, hi, cfg.door_width_m / 2, margin)
         openings.append(Opening(i, j, axis, coord, c - cfg.door_width_m / 2, c + cfg.door_width_m / 2,
                                 cfg.door_height_m))
     if cfg.outdoor:
@@ -200,7 +207,7 @@ def _front_door(rects, types, cfg, rng, margin) -> Opening:
         if sides:
             break
     axis, coord, lo, hi = sides[int(rng.integers(len(sides)))]
-    c = _snap(rng.uniform(lo + margin + cfg.door_width_m / 2, hi - margin - cfg.door_width_m / 2))
+    c = _door_centre(rng, lo, hi, cfg.door_width_m / 2, margin)
     return Opening(living, -1, axis, coord, c - cfg.door_width_m / 2, c + cfg.door_width_m / 2, cfg.door_height_m)
 
 
