@@ -66,7 +66,7 @@ def test_doors_passable_by_the_agent(houses):
 
 
 def test_geodesic_at_least_euclidean(houses):
-    for seed, scene, nav in houses[::4]:
+    for seed, _scene, nav in houses[::4]:
         rng = np.random.default_rng(seed)
         pts = nav.sample_navigable(rng, 6)
         for a, b in zip(pts[:3], pts[3:]):
@@ -86,7 +86,7 @@ def test_no_furniture_in_doorways(houses):
 
 
 def test_follower_reaches_sampled_goals(houses):
-    for seed, scene, nav in houses[1::10]:
+    for seed, _scene, nav in houses[1::10]:
         rng = np.random.default_rng(1000 + seed)
         start, goal = nav.sample_navigable(rng, 2)
         fol = ShortestPathFollower(nav, forward_step_m=0.25, turn_deg=10.0)
