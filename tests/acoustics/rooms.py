@@ -1,0 +1,72 @@
+"""Small test rooms for the acoustic engine."""
+
+from __future__ import annotations
+
+from avworld.geometry.builder import SceneBuilder
+from avworld.geometry.materials import Material
+
+
+def uniform_material(absorption: float, scattering: float = 0.0, tl_db: float = 40.0, name: str | None = None):
+    return Material(name or f"uniform_{absorption}_{scattering}", (0.7, 0.7, 0.7), (absorption,) * 7,
+                    (scattering,) * 7, (tl_db,) * 7)
+
+
+def shoebox(size=(6.0, 4.0, 3.0), absorption: float = 0.2, scattering: float = 0.0, t: float = 0.1):
+    """Closed box room, interior [0, sx] x [0, sy] x [0, sz], one uniform material."""
+    m = uniform_material(absorption, scattering)
+    sx, sy, sz = size
+    b = SceneBuilder()
+    b.add_box((-t, -t, -t), (sx + t, sy + t, 0), m, "floor")
+    b.add_box((-t, -t, sz), (sx + t, sy + t, sz + t), m, "ceiling")
+    b.add_box((-t, -t, 0), (0, sy + t, sz), m, "wall")
+    b.add_box((sx, -t, 0), (sx + t, sy + t, sz), m, "wall")
+    b.add_box((0, -t, 0), (sx, 0, sz), m, "wall")
+    b.add_box((0, sy, 0), (sx, sy + t, sz), m, "wall")
+    return b.build()
+
+
+def two_rooms(door_open: bool = True, absorption: float = 0.2, wall_tl_db: float = 35.0, door_tl_db: float = 20.0):
+    """10 x 4 x 3 m split at x in [5, 5.15] by a wall with a door (y in [0.5, 1.5], z < 2.1).
+
+    With ``door_open=False`` a door leaf (own material, lower transmission loss) fills it.
+    """
+    m = uniform_material(absorption, 0.2, name="room")
+    wall = uniform_material(0.05, 0.1, wall_tl_db, name="partition")
+    door = uniform_material(0.1, 0.1, door_tl_db, name="door")
+    sx, sy, sz, t = 10.0, 4.0, 3.0, 0.1
+    b = SceneBuilder()
+    b.add_box((-t, -t, -t), (sx + t, sy + t, 0), m, "floor")
+    b.add_box((-t, -t, sz), (sx + t, sy + t, sz + t), m, "ceiling")
+    b.add_box((-t, -t, 0), (0, sy + t, sz), m, "wall")
+    b.add_box((sx, -t, 0), (sx + t, sy + t, sz), m, "wall")
+    b.add_box((0, -t, 0), (sx, 0, sz), m, "wall")
+    b.add_box((0, sy, 0), (sx, sy + t, sz), m, "wall")
+    x0, x1 = 5.0, 5.15
+    b.add_box((x0, 0, 0), (x1, 0.5, sz), wall, "wall")
+    b.add_box((x0, 1.5, 0), (x1, sy, sz), wall, "wall")
+    b.add_box((x0, 0.5, 2.1), (x1, 1.5, sz), wall, "wall")
+    if not door_open:
+        b.add_box((x0 + 0.05, 0.5, 0), (x1 - 0.05, 1.5, 2.1), door, "door_frame")
+    return b.build()
+
+
+def extruded_polygon(corners, height: float, absorption: float, scattering: float, t: float = 0.1):
+    """Closed room whose floor plan is the counter-clockwise polygon ``corners`` (axis-aligned edges)."""
+    import numpy as np
+
+    m = uniform_material(absorption, scattering)
+    c = np.asarray(corners, float)
+    lo, hi = c.min(axis=0) - t, c.max(axis=0) + t
+    b = SceneBuilder()
+    b.add_box((lo[0], lo[1], -t), (hi[0], hi[1], 0.0), m, "floor")
+    b.add_box((lo[0], lo[1], height), (hi[0], hi[1], height + t), m, "ceiling")
+    for i in range(len(c)):
+        p, q = c[i], c[(i + 1) % len(c)]
+        d = q - p
+        out = np.array([d[1], -d[0]]) / np.linalg.norm(d)  # outward normal of a CCW polygon
+        a0 = np.minimum(p, q) - (out < 0) * t * np.abs(out) - (d == 0) * 0
+        a1 = np.maximum(p, q) + (out > 0) * t * np.abs(out)
+        # extend along the edge by t at both ends to close corners
+        along = (d != 0).astype(float)
+        b.add_box((*(a0 - along * t), 0.0), (*(a1 + along * t), height), m, "wall")
+    return b.build()
