@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from avworld.geometry.builder import SceneBuilder
+from avworld.geometry.builder import SceneBuilder, extruded_room
 from avworld.geometry.materials import Material
 
 
@@ -52,21 +52,4 @@ def two_rooms(door_open: bool = True, absorption: float = 0.2, wall_tl_db: float
 
 def extruded_polygon(corners, height: float, absorption: float, scattering: float, t: float = 0.1):
     """Closed room whose floor plan is the counter-clockwise polygon ``corners`` (axis-aligned edges)."""
-    import numpy as np
-
-    m = uniform_material(absorption, scattering)
-    c = np.asarray(corners, float)
-    lo, hi = c.min(axis=0) - t, c.max(axis=0) + t
-    b = SceneBuilder()
-    b.add_box((lo[0], lo[1], -t), (hi[0], hi[1], 0.0), m, "floor")
-    b.add_box((lo[0], lo[1], height), (hi[0], hi[1], height + t), m, "ceiling")
-    for i in range(len(c)):
-        p, q = c[i], c[(i + 1) % len(c)]
-        d = q - p
-        out = np.array([d[1], -d[0]]) / np.linalg.norm(d)  # outward normal of a CCW polygon
-        a0 = np.minimum(p, q) - (out < 0) * t * np.abs(out) - (d == 0) * 0
-        a1 = np.maximum(p, q) + (out > 0) * t * np.abs(out)
-        # extend along the edge by t at both ends to close corners
-        along = (d != 0).astype(float)
-        b.add_box((*(a0 - along * t), 0.0), (*(a1 + along * t), height), m, "wall")
-    return b.build()
+    return extruded_room(corners, height, uniform_material(absorption, scattering), thickness=t)

@@ -58,57 +58,6 @@ def count_sequences(num_planes: int, order: int) -> int:
     return 1 if order == 0 else num_planes * (num_planes - 1) ** (order - 1)
 
 
-def validate_paths(rc: RayCaster, planes: Planes, source: np.ndarray, listener: np.ndarray,
-                   seqs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Validate sequences (N, k) of one order; returns (valid, faces (N,k), path_m, doa)."""
-    n, k = seqs.shape
-    S = np.asarray(source, float)
-    L = np.asarray(listener, float)
-    images = [np.broadcast_to(S, (n, 3)).copy()]
-    for j in range(k):
-        images.append(planes.mirror(images[-1], seqs[:, j]))
-    valid = np.ones(n, bool)
-    faces = np.full((n, k), -1, np.int64)
-    P = np.broadcast_to(L, (n, 3)).copy()
-    first_dir = None
-    for j in range(k, 0, -1):
-        p = seqs[:, j - 1]
-        target = images[j]
-        nrm, off = planes.normal[p], planes.offset[p]
-        sP = np.einsum("ij,ij->i", P, nrm) - off
-        sT = np.einsum("ij,ij->i", target, nrm) - off
-        valid &= (sP * sT) < 0
-        t = np.where(valid, sP / np.where(valid, sP - sT, 1.0), 0.0)
-        Q = P + t[:, None] * (target - P)
-        seg = Q - P
-        dist = np.linalg.norm(seg, axis=1)
-        valid &= dist > 2 * _EPS_M
-        idx = np.flatnonzero(valid)
-        if len(idx) == 0:
-            break
-        d = seg[idx] / dist[idx, None]
-        hits = rc.cast(P[idx] + d * _EPS_M, d)
-        hit_face = hits.face
-        ok = (hit_face >= 0) & (np.abs(hits.distance - (dist[idx] - _EPS_M)) < 1e-3 + 1e-5 * dist[idx])
-        ok &= planes.face_plane[np.maximum(hit_face, 0)] == p[idx]
-        valid[idx[~ok]] = False
-        faces[idx, j - 1] = hit_face
-        if first_dir is None:
-            first_dir = np.zeros((n, 3))
-            first_dir[idx] = d
-        P = Q
-    if k == 0:
-        first_dir = np.zeros((n, 3))
-    idx = np.flatnonzero(valid)
-    if len(idx):
-        valid[idx[rc.occluded(P[idx], np.broadcast_to(S, (len(idx), 3)), eps=_EPS_M)]] = False
-    path = np.linalg.norm(images[-1] - L, axis=1)
-    if k == 0:
-        diff = S - L
-        first_dir = np.broadcast_to(diff / max(np.linalg.norm(diff), 1e-12), (n, 3)).copy()
-    return valid, faces, path, first_dir
-
-
 def transmission_crossings(rc: RayCaster, source, listener, max_crossings: int = 16) -> np.ndarray:
     """Faces entered (front side) along the straight segment source -> listener."""
     S = np.asarray(source, float)
@@ -129,29 +78,72 @@ def transmission_crossings(rc: RayCaster, source, listener, max_crossings: int =
     return np.asarray(faces, np.int64)
 
 
+def validate_all(rc: RayCaster, planes: Planes, source, listener, seqs: np.ndarray, k: np.ndarray):
+    """Validate sequences of mixed orders at once: ``seqs`` (N, K) padded with -1, ``k`` (N,).
+
+    Back-tracing step i (from the listener) handles every sequence with k > i in one
+    batched Embree call, so the number of calls is K + 1 instead of one per order and step.
+    Returns (valid, faces (N, K), path_m, doa).
+    """
+    n, K = seqs.shape
+    S = np.asarray(source, float)
+    L = np.asarray(listener, float)
+    images = np.empty((K + 1, n, 3))
+    images[0] = S
+    for j in range(K):
+        use = k > j
+        images[j + 1] = images[j]
+        images[j + 1][use] = planes.mirror(images[j][use], seqs[use, j])
+    final = images[k, np.arange(n)]
+    valid = np.ones(n, bool)
+    faces = np.full((n, K), -1, np.int64)
+    P = np.broadcast_to(L, (n, 3)).copy()
+    doa = final - L
+    for i in range(K):
+        act = np.flatnonzero(valid & (k > i))
+        if len(act) == 0:
+            break
+        j = k[act] - 1 - i  # plane index within each sequence for this step
+        p = seqs[act, j]
+        target = images[j + 1, act]
+        nrm, off = planes.normal[p], planes.offset[p]
+        Pa = P[act]
+        sP = np.einsum("ij,ij->i", Pa, nrm) - off
+        sT = np.einsum("ij,ij->i", target, nrm) - off
+        ok = (sP * sT) < 0
+        t = np.where(ok, sP / np.where(ok, sP - sT, 1.0), 0.0)
+        Q = Pa + t[:, None] * (target - Pa)
+        seg = Q - Pa
+        dist = np.linalg.norm(seg, axis=1)
+        ok &= dist > 2 * _EPS_M
+        d = seg / np.maximum(dist, 1e-12)[:, None]
+        c = np.flatnonzero(ok)
+        if len(c):
+            hits = rc.cast(Pa[c] + d[c] * _EPS_M, d[c])
+            good = (hits.face >= 0) & (np.abs(hits.distance - (dist[c] - _EPS_M)) < 1e-3 + 1e-5 * dist[c])
+            good &= planes.face_plane[np.maximum(hits.face, 0)] == p[c]
+            ok[c] = good
+            faces[act[c], j[c]] = hits.face
+        valid[act[~ok]] = False
+        if i == 0:
+            doa[act] = seg
+        P[act] = Q
+    idx = np.flatnonzero(valid)
+    if len(idx):
+        valid[idx[rc.occluded(P[idx], np.broadcast_to(S, (len(idx), 3)), eps=_EPS_M)]] = False
+    path = np.linalg.norm(final - L, axis=1)
+    doa /= np.maximum(np.linalg.norm(doa, axis=1, keepdims=True), 1e-12)
+    return valid, faces, path, doa
+
+
 def image_source_arrivals(scene: Scene, rc: RayCaster, planes: Planes, source, listener, max_order: int,
                           discovered: dict[int, np.ndarray] | None = None,
                           max_exhaustive: int = MAX_EXHAUSTIVE) -> Arrivals:
     """All valid specular paths up to ``max_order`` plus the direct (or transmitted) path."""
     S = np.asarray(source, float)
     L = np.asarray(listener, float)
-    paths, orders, face_rows, doas = [], [], [], []
     K = max(max_order, 1)
-    # direct sound
-    valid, _, path, doa = validate_paths(rc, planes, S, L, np.zeros((1, 0), np.int64))
-    if valid[0]:
-        paths.append(path)
-        orders.append(np.zeros(1, np.int64))
-        face_rows.append(np.full((1, K), -1, np.int64))
-        doas.append(doa)
-    else:
-        crossed = transmission_crossings(rc, S, L)
-        row = np.full((1, max(K, len(crossed))), -1, np.int64)
-        row[0, : len(crossed)] = crossed
-        paths.append(path)
-        orders.append(np.full(1, -1, np.int64))
-        face_rows.append(row[:, :K] if len(crossed) <= K else row)
-        doas.append(doa)
+    blocks, orders = [np.full((1, K), -1, np.int64)], [np.zeros(1, np.int64)]
     for k in range(1, max_order + 1):
         if count_sequences(planes.count, k) <= max_exhaustive:
             seqs = enumerate_sequences(planes.count, k)
@@ -159,17 +151,18 @@ def image_source_arrivals(scene: Scene, rc: RayCaster, planes: Planes, source, l
             seqs = discovered[k]
         else:
             continue
-        if len(seqs) == 0:
-            continue
-        valid, faces, path, doa = validate_paths(rc, planes, S, L, seqs)
-        if not valid.any():
-            continue
-        row = np.full((int(valid.sum()), K), -1, np.int64)
-        row[:, :k] = faces[valid]
-        paths.append(path[valid])
-        orders.append(np.full(int(valid.sum()), k, np.int64))
-        face_rows.append(row)
-        doas.append(doa[valid])
-    width = max(r.shape[1] for r in face_rows)
-    face_rows = [np.pad(r, ((0, 0), (0, width - r.shape[1])), constant_values=-1) for r in face_rows]
-    return Arrivals(np.concatenate(paths), np.concatenate(orders), np.concatenate(face_rows), np.concatenate(doas))
+        if len(seqs):
+            blocks.append(np.pad(seqs, ((0, 0), (0, K - k)), constant_values=-1))
+            orders.append(np.full(len(seqs), k, np.int64))
+    seqs, k = np.concatenate(blocks), np.concatenate(orders)
+    valid, faces, path, doa = validate_all(rc, planes, S, L, seqs, k)
+    order = k.copy()
+    if not valid[0]:  # no line of sight: the direct sound passes through walls
+        crossed = transmission_crossings(rc, S, L)
+        if len(crossed) > K:
+            faces = np.pad(faces, ((0, 0), (0, len(crossed) - K)), constant_values=-1)
+        faces[0, :] = -1
+        faces[0, : len(crossed)] = crossed
+        valid[0] = True
+        order[0] = -1
+    return Arrivals(path[valid], order[valid], faces[valid], doa[valid])

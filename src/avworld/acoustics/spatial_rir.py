@@ -17,7 +17,7 @@ import numpy as np
 
 from avworld.acoustics.bands import SPEED_OF_SOUND_M_S, air_amplitude, check_sample_rate
 from avworld.acoustics.image_source import MAX_EXHAUSTIVE, count_sequences, image_source_arrivals
-from avworld.acoustics.raytrace import RayTrace, listener_histogram, trace_rays
+from avworld.acoustics.raytrace import RayTrace, box_histogram, listener_histogram, trace_rays
 from avworld.acoustics.surfaces import Planes, extract_planes
 from avworld.geometry.raycast import RayCaster
 from avworld.geometry.scene import Scene
@@ -37,8 +37,11 @@ class AcousticConfig:
 
     sample_rate_hz: int = 16000
     ism_order: int = 3
-    n_rays: int = 1024
-    trace_s: float = 0.12  # ray-traced part of the tail; later decay is extrapolated
+    #: rays per source; None = auto from the scene's floor area (384 for a room, more for houses)
+    n_rays: int | None = None
+    #: ray-traced part of the tail (s), later decay is extrapolated; None = auto from the scene's
+    #: extent (long enough for sound to reach other rooms through doors)
+    trace_s: float | None = None
     max_rir_s: float = 1.5
     receiver_radius_m: float = 0.5
     hist_bin_s: float = 0.004
@@ -56,9 +59,9 @@ class AcousticConfig:
 
         if not 0 <= self.ism_order <= 6:
             bad("ism_order", f"must lie in 0..6, got {self.ism_order}")
-        if self.n_rays < 16:
+        if self.n_rays is not None and self.n_rays < 16:
             bad("n_rays", f"use at least 16 rays, got {self.n_rays}")
-        if not 0.01 <= self.trace_s <= self.max_rir_s:
+        if self.trace_s is not None and not 0.01 <= self.trace_s <= self.max_rir_s:
             bad("trace_s", f"must lie in [0.01, max_rir_s={self.max_rir_s}] s, got {self.trace_s}")
         if not 0.05 <= self.max_rir_s <= 10.0:
             bad("max_rir_s", f"must lie in [0.05, 10] s, got {self.max_rir_s}")
@@ -131,6 +134,13 @@ class AcousticEngine:
         self.face_reflection = np.sqrt((1.0 - absorption[fm]) * (1.0 - scattering[fm]))
         self.face_transmission = 10.0 ** (-np.minimum(tl[fm], 200.0) / 20.0)
         self._traces: dict[tuple, RayTrace] = {}
+        extent = scene.bounds[1, :2] - scene.bounds[0, :2]
+        cfg = self.config
+        # a room needs a short trace to pin down its decay; a house needs sound to travel
+        # through doors into other rooms: ~3 diagonals of path, and rays in proportion to area
+        self.n_rays = cfg.n_rays or int(np.clip(384 * np.prod(extent) / 40.0, 384, 4096))
+        self.trace_s = cfg.trace_s or float(np.clip(3.0 * np.linalg.norm(extent) / cfg.speed_of_sound_m_s,
+                                                    0.08, min(0.3, cfg.max_rir_s)))
         # orders whose plane sequences are too many to enumerate are discovered by rays
         self._discovery_order = max(
             [k for k in range(1, self.config.ism_order + 1) if count_sequences(self.planes.count, k) > MAX_EXHAUSTIVE]
@@ -180,8 +190,8 @@ class AcousticEngine:
             cfg = self.config
             rng = np.random.default_rng(_seed_for("trace", cfg.seed, key))
             tr = trace_rays(
-                self.rc, self.planes, self.face_absorption, self.face_scattering_mean, s, cfg.n_rays,
-                cfg.trace_s * cfg.speed_of_sound_m_s, cfg.ism_order, rng, cfg.air_absorption,
+                self.rc, self.planes, self.face_absorption, self.face_scattering_mean, s, self.n_rays,
+                self.trace_s * cfg.speed_of_sound_m_s, cfg.ism_order, rng, cfg.air_absorption,
                 discovery_order=self._discovery_order,
             )
             if len(self._traces) >= 64:
@@ -212,6 +222,9 @@ class AcousticEngine:
             gain[use_t] *= self.face_transmission[f[use_t]]
         order = np.argsort(path, kind="stable")
         tail = self._tail(tr, L)
+        # the diffuse tail cannot precede the first sound to arrive (direct or transmitted)
+        first_bin = int(path.min() / cfg.speed_of_sound_m_s / cfg.hist_bin_s)
+        tail[:, :first_bin] = 0.0
         return SpatialRIR(
             delay_s=(path / cfg.speed_of_sound_m_s)[order],
             gain=gain[order].astype(np.float32),
@@ -225,11 +238,27 @@ class AcousticEngine:
             noise_seed=_seed_for("tail", cfg.seed, S.round(4).tolist(), L.round(4).tolist()) % (2**32),
         )
 
+    def _room_box(self, listener: np.ndarray):
+        """(lo, hi) of the listener's room when it is an axis-aligned rectangle, else None."""
+        k = self.scene.room_at(listener[:2])
+        if k < 0:
+            return None
+        room = self.scene.rooms[k]
+        poly = room.polygon_array
+        lo, hi = poly.min(axis=0), poly.max(axis=0)
+        if len(poly) != 4 or not np.isclose(room.area_m2, np.prod(hi - lo), rtol=1e-6):
+            return None
+        return np.array([lo[0], lo[1], room.floor_z]), np.array([hi[0], hi[1], room.ceiling_z])
+
     def _tail(self, tr: RayTrace, listener: np.ndarray) -> np.ndarray:
         """Listener histogram over the traced time, extended by the ensemble decay."""
         cfg = self.config
         c = cfg.speed_of_sound_m_s
-        hist = listener_histogram(tr, listener, cfg.receiver_radius_m, cfg.hist_bin_s, c, cfg.air_absorption)
+        box = self._room_box(listener)
+        if box is not None:
+            hist = box_histogram(tr, box[0], box[1], cfg.hist_bin_s, c, cfg.air_absorption)
+        else:
+            hist = listener_histogram(tr, listener, cfg.receiver_radius_m, cfg.hist_bin_s, c, cfg.air_absorption)
         n_traced = int(tr.traced_m / c / cfg.hist_bin_s)
         hist = hist[:, :n_traced]
         n_total = int(np.ceil(cfg.max_rir_s / cfg.hist_bin_s))

@@ -130,3 +130,33 @@ def box_room(size=(4.0, 3.0, 2.5), material: str = "plaster", floor: str = "wood
     b.add_box((0.0, sy, 0.0), (sx, sy + t, sz), material, "wall")
     b.rooms.append(Room(0, "room", ((0.0, 0.0), (sx, 0.0), (sx, sy), (0.0, sy)), 0.0, sz))
     return b.build(meta={"generator": "box_room", "size": [sx, sy, sz]})
+
+
+def extruded_room(corners, height: float, material: Material | str = "plaster", thickness: float = 0.1,
+                  floor: Material | str | None = None, ceiling: Material | str | None = None) -> Scene:
+    """A closed room whose floor plan is the counter-clockwise polygon ``corners`` with
+    axis-aligned edges (e.g. an L-shape), extruded to ``height``; walls are boxes of
+    ``thickness`` outside the polygon, so interior surfaces lie exactly on its edges."""
+    c = np.asarray(corners, dtype=float)
+    if c.ndim != 2 or c.shape[1] != 2 or len(c) < 3:
+        raise ValueError(f"corners must be (N >= 3, 2), got shape {c.shape}")
+    edges = np.roll(c, -1, axis=0) - c
+    if np.any(np.all(edges != 0, axis=1)):
+        raise ValueError("extruded_room needs axis-aligned edges")
+    if 0.5 * np.sum(c[:, 0] * np.roll(c[:, 1], -1) - np.roll(c[:, 0], -1) * c[:, 1]) <= 0:
+        raise ValueError("corners must be counter-clockwise")
+    t = float(thickness)
+    lo, hi = c.min(axis=0) - t, c.max(axis=0) + t
+    b = SceneBuilder()
+    b.add_box((lo[0], lo[1], -t), (hi[0], hi[1], 0.0), floor or material, "floor")
+    b.add_box((lo[0], lo[1], height), (hi[0], hi[1], height + t), ceiling or material, "ceiling")
+    for p, d in zip(c, edges):
+        out = np.array([d[1], -d[0]]) / np.linalg.norm(d)  # outward normal of a CCW polygon
+        q = p + d
+        along = (d != 0).astype(float)
+        a0 = np.minimum(p, q) + np.minimum(out, 0.0) * t - along * t
+        a1 = np.maximum(p, q) + np.maximum(out, 0.0) * t + along * t
+        b.add_box((a0[0], a0[1], 0.0), (a1[0], a1[1], height), material, "wall")
+    poly = tuple((float(x), float(y)) for x, y in c)
+    b.rooms.append(Room(0, "room", poly, 0.0, float(height)))
+    return b.build(meta={"generator": "extruded_room", "corners": c.tolist(), "height": float(height)})
