@@ -1,0 +1,319 @@
+"""Streaming binaural rendering: what the ears hear during each step of an episode.
+
+The simulator advances in steps of ``chunk_s`` seconds. For every step and every
+source it hands :class:`BinauralStream` the source's dry samples of that step
+(``(n,)``, see :class:`~avworld.acoustics.signals.SourceSignal`) and the binaural RIR
+``(2, L)`` for the step's source position and listener pose. The stream returns the
+``(2, n)`` audio heard during the step.
+
+Model (emission time): sound emitted during step ``k`` propagates with the RIR of
+step ``k``. The output of step ``k`` is
+
+* this step's dry chunk convolved with its RIR (first ``n`` samples of the linear
+  convolution), plus
+* the carried-over tails, i.e. the parts of the convolutions of *all* earlier steps
+  that fall beyond the end of their own step (reverberation is never cut off).
+
+With an unchanged RIR this is exactly the linear convolution of the concatenated dry
+signal (overlap-add), so a static scene renders like one long offline convolution
+(:func:`render_static`), and an impulse at stream sample ``t`` arrives at ``t + delay``
+in whichever chunk contains that sample.
+
+Crossfade. When a source's RIR changes between steps (the agent moved or turned),
+switching abruptly would click: with a different delay, the old path stops and the
+new one starts mid-waveform. The stream therefore crossfades the RIR over the
+*emission* time of the changing step: the dry chunk is split into ``x * (1 - w)``
+convolved with the previous RIR and ``x * w`` convolved with the new one, ``w`` rising
+from 0 to 1 — linearly over the whole chunk (``crossfade_s=None``, the default) or as
+a raised cosine over the first ``crossfade_s`` seconds (``crossfade_s=0`` switches
+instantly). Both parts (and their tails) are smooth signals, so the output stays
+continuous whatever the two RIRs' delays are; fading the *outputs* instead would
+still jump where the old path's carried tail ends. The carried tails of earlier
+steps keep their own RIRs.
+
+Microphone noise (``noise_snr_db``): independent white Gaussian noise per ear with
+power ``P / 10 ** (snr_db / 10)``, where ``P`` is the mean square of the chunk's clean
+binaural mix over both ears and all samples, so the chunk's SNR is ``snr_db`` in
+expectation. A silent chunk (``P == 0``) gets no noise: silence stays exactly silent.
+Noise comes from a generator seeded by ``seed``; one ``(2, n)`` draw is made per chunk
+whatever the content, so the same seed gives bit-identical noise.
+
+Cost: one real FFT of the dry chunk, one complex multiply per ear and one inverse FFT
+per ear and source (FFT size ``n + L - 1`` rounded up to a fast length); the RIR's
+spectrum is computed once and reused for as long as the RIR is unchanged (an equality
+check against a private copy, so callers may reuse or mutate their arrays freely).
+Silent dry chunks skip the FFTs. All arithmetic is float32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft as sfft
+from scipy.signal import fftconvolve
+
+
+class StreamError(ValueError):
+    """Bad streaming configuration or step input (wrong counts, shapes, lengths, NaN)."""
+
+
+def _whole_samples(seconds: float, rate: int, name: str) -> int:
+    exact = seconds * rate
+    rounded = int(round(exact))
+    if abs(exact - rounded) > 1e-6 * max(1.0, abs(exact)):
+        raise StreamError(f"{name} = {seconds} s is {exact:.4f} samples at {rate} Hz; choose a whole number of samples")
+    return rounded
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """Streaming renderer settings.
+
+    Attributes:
+        sample_rate_hz: rate of dry signals, RIRs and output.
+        chunk_s: duration of one step's audio; must be a whole number of samples.
+        crossfade_s: how an RIR change is faded in: None = linearly over the whole chunk,
+            ``c > 0`` = raised cosine over the first ``c`` seconds, 0 = instant switch (clicks).
+        noise_snr_db: microphone noise relative to each chunk's clean binaural power; None = no noise.
+        max_rir_s: longest RIR accepted (sets the carry buffer length).
+    """
+
+    sample_rate_hz: int = 16000
+    chunk_s: float = 0.25
+    crossfade_s: float | None = None
+    noise_snr_db: float | None = None
+    max_rir_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        fs = self.sample_rate_hz
+        if isinstance(fs, bool) or not isinstance(fs, int | np.integer) or fs <= 0:
+            raise StreamError(f"sample_rate_hz must be a positive integer, got {fs!r}")
+        if not np.isfinite(self.chunk_s) or self.chunk_s <= 0:
+            raise StreamError(f"chunk_s must be positive, got {self.chunk_s!r}")
+        if _whole_samples(self.chunk_s, fs, "chunk_s") < 1:
+            raise StreamError(f"chunk_s = {self.chunk_s} s is shorter than one sample at {fs} Hz")
+        if self.crossfade_s is not None:
+            if not np.isfinite(self.crossfade_s) or not 0.0 <= self.crossfade_s <= self.chunk_s:
+                raise StreamError(
+                    f"crossfade_s must be None (whole chunk) or between 0 and chunk_s = {self.chunk_s}, "
+                    f"got {self.crossfade_s!r}"
+                )
+        if self.noise_snr_db is not None and not np.isfinite(self.noise_snr_db):
+            raise StreamError(f"noise_snr_db must be a finite number of dB or None, got {self.noise_snr_db!r}")
+        if not np.isfinite(self.max_rir_s) or self.max_rir_s <= 0 or int(round(self.max_rir_s * fs)) < 1:
+            raise StreamError(f"max_rir_s must be positive (at least one sample), got {self.max_rir_s!r}")
+
+    @property
+    def chunk_samples(self) -> int:
+        return int(round(self.chunk_s * self.sample_rate_hz))
+
+    @property
+    def max_rir_samples(self) -> int:
+        return int(round(self.max_rir_s * self.sample_rate_hz))
+
+    @property
+    def crossfade_samples(self) -> int:
+        """Length of the fade-in of a new RIR (the whole chunk when ``crossfade_s`` is None)."""
+        if self.crossfade_s is None:
+            return self.chunk_samples
+        return min(self.chunk_samples, int(round(self.crossfade_s * self.sample_rate_hz)))
+
+
+def _fade_in(config: StreamConfig) -> np.ndarray:
+    """(n,) float32 weight of the new RIR over the emission samples of a changing chunk."""
+    n = config.chunk_samples
+    m = config.crossfade_samples
+    w = np.ones(n, np.float64)
+    if config.crossfade_s is None:
+        w = (np.arange(n) + 0.5) / n  # linear, symmetric: steps of 0.5/n at both chunk edges
+    elif m > 0:
+        w[:m] = 0.5 - 0.5 * np.cos(np.pi * (np.arange(m) + 0.5) / m)
+    return w.astype(np.float32)
+
+
+class BinauralStream:
+    """Renders per-step binaural audio for ``num_sources`` sources, carrying reverberation between steps.
+
+    Call :meth:`step` (mix only) or :meth:`step_per_source` (mix and each source's clean
+    contribution, ground truth for separation) once per simulation step; :meth:`reset`
+    at the start of an episode. See the module docstring for the exact semantics.
+    """
+
+    def __init__(self, config: StreamConfig, num_sources: int = 1, seed: int | np.random.Generator = 0):
+        if not isinstance(config, StreamConfig):
+            raise StreamError(f"config must be a StreamConfig, got {type(config).__name__}")
+        if isinstance(num_sources, bool) or not isinstance(num_sources, int | np.integer) or num_sources < 1:
+            raise StreamError(f"num_sources must be a positive integer, got {num_sources!r}")
+        self.config = config
+        self.num_sources = int(num_sources)
+        self._fade = _fade_in(config)
+        self._hard_switch = config.crossfade_s is not None and config.crossfade_samples == 0
+        self._carry = np.zeros((self.num_sources, 2, config.max_rir_samples), np.float32)
+        self.reset(seed)
+
+    @property
+    def chunk_samples(self) -> int:
+        return self.config.chunk_samples
+
+    @property
+    def samples_rendered(self) -> int:
+        """Stream samples produced since the last reset."""
+        return self._samples_rendered
+
+    def reset(self, seed: int | np.random.Generator | None = None) -> None:
+        """Forget all carried reverberation and previous RIRs.
+
+        ``seed`` re-seeds the noise generator; None keeps its stream running (so a new
+        episode gets fresh noise, while the whole run stays determined by the constructor's seed).
+        """
+        self._carry[:] = 0.0
+        self._rir: list[np.ndarray | None] = [None] * self.num_sources  # private copies
+        self._spec: list[np.ndarray | None] = [None] * self.num_sources  # (2, nfft // 2 + 1) complex64
+        self._nfft: list[int] = [0] * self.num_sources
+        self._samples_rendered = 0
+        if seed is not None:
+            self._rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+    # ------------------------------------------------------------------ rendering
+
+    def step(self, dry_chunks: Sequence[np.ndarray], rirs: Sequence[np.ndarray]) -> np.ndarray:
+        """``(2, n)`` float32 audio heard during this chunk (all sources mixed, plus noise if configured)."""
+        return self.step_per_source(dry_chunks, rirs)[0]
+
+    def step_per_source(
+        self, dry_chunks: Sequence[np.ndarray], rirs: Sequence[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Render one chunk.
+
+        Args:
+            dry_chunks: per source, ``(n,)`` dry samples of this chunk (``n = chunk_samples``).
+            rirs: per source, ``(2, L)`` binaural RIR of this chunk (channel 0 = left ear), ``L <= max_rir_s``.
+
+        Returns:
+            ``mix`` ``(2, n)`` float32 = ``per_source.sum(0)`` (+ microphone noise), and
+            ``per_source`` ``(S, 2, n)`` float32, each source's clean binaural contribution.
+        """
+        dry, rir_list = self._validate(dry_chunks, rirs)
+        n = self.chunk_samples
+        per_source = np.empty((self.num_sources, 2, n), np.float32)
+        for s in range(self.num_sources):
+            per_source[s] = self._render_source(s, dry[s], rir_list[s])
+        mix = per_source.sum(axis=0, dtype=np.float32)
+        if self.config.noise_snr_db is not None:
+            noise = self._rng.standard_normal((2, n), dtype=np.float32)  # drawn even when unused: determinism
+            power = float(np.mean(np.square(mix, dtype=np.float64)))
+            if power > 0.0:
+                mix += noise * np.float32(np.sqrt(power / 10.0 ** (self.config.noise_snr_db / 10.0)))
+        self._samples_rendered += n
+        return mix, per_source
+
+    def _render_source(self, s: int, x: np.ndarray, h: np.ndarray) -> np.ndarray:
+        n = self.chunk_samples
+        carry = self._carry[s]  # (2, C) view
+        prev = self._rir[s]
+        changed = prev is not None and not (prev.shape == h.shape and np.array_equal(prev, h))
+        if prev is None or changed:
+            self._rir[s] = h.copy()
+
+        y = None  # (2, >= n + tail) linear convolution of this chunk
+        tail = 0
+        if x.any():
+            if changed and not self._hard_switch:
+                tail = max(prev.shape[1], h.shape[1]) - 1
+                nfft = sfft.next_fast_len(n + tail, real=True)
+                old_spec = self._spectrum_of(prev, s, nfft)
+                new_spec = sfft.rfft(self._rir[s], nfft, axis=-1)
+                x_all = sfft.rfft(x, nfft)
+                x_new = sfft.rfft(x * self._fade, nfft)  # x * w; the old RIR gets x * (1 - w) = x_all - x_new
+                spec = (x_all - x_new) * old_spec + x_new * new_spec
+                self._spec[s], self._nfft[s] = new_spec, nfft
+            else:
+                tail = h.shape[1] - 1
+                if changed or self._spec[s] is None or self._nfft[s] < n + tail:
+                    nfft = sfft.next_fast_len(n + tail, real=True)
+                    self._spec[s], self._nfft[s] = sfft.rfft(self._rir[s], nfft, axis=-1), nfft
+                spec = sfft.rfft(x, self._nfft[s]) * self._spec[s]
+            y = sfft.irfft(spec, self._nfft[s], axis=-1)
+        elif changed:
+            self._spec[s], self._nfft[s] = None, 0  # computed lazily when the source sounds again
+
+        out = np.zeros((2, n), np.float32) if y is None else y[:, :n].astype(np.float32, copy=True)
+        c = carry.shape[1]
+        m = min(n, c)
+        out[:, :m] += carry[:, :m]
+        # advance the carry by one chunk, then add this chunk's tail
+        if c > n:
+            carry[:, : c - n] = carry[:, n:]
+            carry[:, c - n :] = 0.0
+        else:
+            carry[:] = 0.0
+        if y is not None and tail > 0:
+            carry[:, :tail] += y[:, n : n + tail]
+        return out
+
+    def _spectrum_of(self, h: np.ndarray, s: int, nfft: int) -> np.ndarray:
+        if self._spec[s] is not None and self._nfft[s] == nfft:
+            return self._spec[s]
+        return sfft.rfft(h, nfft, axis=-1)
+
+    # ------------------------------------------------------------------ validation
+
+    def _validate(
+        self, dry_chunks: Sequence[np.ndarray], rirs: Sequence[np.ndarray]
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        S, n = self.num_sources, self.chunk_samples
+        if len(dry_chunks) != S:
+            raise StreamError(f"expected {S} dry chunk(s), one per source, got {len(dry_chunks)}")
+        if len(rirs) != S:
+            raise StreamError(f"expected {S} RIR(s), one per source, got {len(rirs)}")
+        dry, out_rirs = [], []
+        for s in range(S):
+            x = _as_float32(dry_chunks[s], f"dry chunk of source {s}")
+            if x.shape != (n,):
+                raise StreamError(
+                    f"dry chunk of source {s} has shape {x.shape}, expected ({n},) = chunk_s * sample_rate_hz "
+                    f"({self.config.chunk_s} s at {self.config.sample_rate_hz} Hz)"
+                )
+            h = _as_float32(rirs[s], f"RIR of source {s}")
+            if h.ndim != 2 or h.shape[0] != 2 or h.shape[1] < 1:
+                raise StreamError(
+                    f"RIR of source {s} has shape {h.shape}, expected (2, L) binaural with L >= 1 "
+                    f"(channel 0 = left ear)"
+                )
+            if h.shape[1] > self.config.max_rir_samples:
+                raise StreamError(
+                    f"RIR of source {s} is {h.shape[1] / self.config.sample_rate_hz:.3f} s ({h.shape[1]} samples), "
+                    f"longer than max_rir_s = {self.config.max_rir_s} s; truncate it or raise StreamConfig.max_rir_s"
+                )
+            dry.append(x)
+            out_rirs.append(h)
+        return dry, out_rirs
+
+
+def _as_float32(a: np.ndarray, name: str) -> np.ndarray:
+    arr = np.asarray(a)
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise StreamError(f"{name} must be real numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(arr)):
+        raise StreamError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+def render_static(signal: np.ndarray, rir: np.ndarray) -> np.ndarray:
+    """Reference offline rendering: ``(2, n)`` float32 = the first ``n`` samples of ``signal * rir``.
+
+    ``signal`` is ``(n,)`` dry audio, ``rir`` a ``(2, L)`` binaural RIR; computed in float64.
+    """
+    x = np.asarray(signal)
+    h = np.asarray(rir)
+    if x.ndim != 1 or x.size == 0:
+        raise StreamError(f"signal must be a non-empty 1-D array, got shape {x.shape}")
+    if h.ndim != 2 or h.shape[0] != 2 or h.shape[1] < 1:
+        raise StreamError(f"rir must have shape (2, L) with L >= 1, got {h.shape}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(h))):
+        raise StreamError("signal or rir contains NaN or infinite values")
+    y = fftconvolve(x[None, :].astype(np.float64), h.astype(np.float64), axes=-1)
+    return y[:, : x.shape[0]].astype(np.float32)
