@@ -124,3 +124,12 @@ def test_bad_config():
         AcousticConfig(sample_rate_hz=12345)
     with pytest.raises(AcousticsError, match="ism_order"):
         AcousticConfig(ism_order=9)
+
+
+@pytest.mark.parametrize("fs", [44100, 48000])
+def test_high_sample_rates(fs):
+    scene = shoebox((60.0, 60.0, 60.0), absorption=0.99)
+    eng = AcousticEngine(scene, AcousticConfig(sample_rate_hz=fs, air_absorption=False, ism_order=1, max_rir_s=0.2))
+    src, r = np.array([30.0, 30.0, 30.0]), 3.0
+    h = mono_rir(eng.spatial_rir(src, src + [r, 0.0, 0.0]))
+    assert abs(int(np.argmax(np.abs(h))) - r / C * fs) <= 1.0

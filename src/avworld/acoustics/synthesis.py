@@ -17,6 +17,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+import scipy.fft
 
 from avworld.acoustics.bands import BANDS_HZ, band_gain_response, band_split_masks
 from avworld.acoustics.spatial_rir import SpatialRIR
@@ -81,7 +82,7 @@ def render_tail(srir: SpatialRIR, n: int, binaural: bool) -> np.ndarray:
     return out
 
 
-def _early_blocks(srir: SpatialRIR, n_fft: int, shift: int, hrtf_spec=None, weights=None) -> np.ndarray:
+def _early_blocks(srir: SpatialRIR, n_fft: int, shift: int, hrtf_spec: np.ndarray | None = None) -> np.ndarray:
     """(A, C, n_fft) blocks; arrival a's block starts at sample floor(delay) - shift."""
     fs = srir.sample_rate_hz
     resp = band_gain_response(srir.gain.astype(np.float64), n_fft, fs)  # (A, F)
@@ -91,9 +92,7 @@ def _early_blocks(srir: SpatialRIR, n_fft: int, shift: int, hrtf_spec=None, weig
     phase = np.exp(-2j * np.pi * f[None, :] * (frac[:, None] + shift) / n_fft)
     spec = (resp * phase)[:, None, :]  # (A, 1, F)
     if hrtf_spec is not None:
-        idx, w = weights
-        h = np.einsum("ak,akcf->acf", w, hrtf_spec[idx])  # interpolated HRTF spectra (A, 2, F)
-        spec = spec * h
+        spec = spec * hrtf_spec  # (A, 2, F) HRTF of each arrival's direction
     blocks = np.fft.irfft(spec, n_fft, axis=-1)
     if hrtf_spec is None:
         # taper the band filter's (short) ringing; the window peaks at the arrival (shift = n_fft / 2)
@@ -133,10 +132,8 @@ def head_directions(doa_world: np.ndarray, yaw_rad: float) -> np.ndarray:
 
 
 @lru_cache(maxsize=16)
-def _hrtf_setup(hrtf, n_fft: int):
-    spec = hrtf.spectra(n_fft)
-    onset = _common_onset(hrtf.irs)
-    return spec, onset
+def _hrtf_onset(hrtf) -> int:
+    return _common_onset(hrtf.irs)
 
 
 def _common_onset(irs: np.ndarray) -> int:
@@ -146,23 +143,57 @@ def _common_onset(irs: np.ndarray) -> int:
     return int(first.min())
 
 
+_RESP_CACHE: dict[int, tuple] = {}
+
+
+def _band_response(srir: SpatialRIR, n_fft: int) -> np.ndarray:
+    """(A, 1, F) float32 band-gain responses of the arrivals (yaw-independent, cached)."""
+    hit = _RESP_CACHE.get(id(srir))
+    if hit is not None and hit[0] is srir and hit[1] == n_fft:
+        return hit[2]
+    resp = band_gain_response(srir.gain.astype(np.float64), n_fft, srir.sample_rate_hz).astype(np.float32)[:, None]
+    if len(_RESP_CACHE) >= _TAIL_CACHE_SIZE:
+        _RESP_CACHE.pop(next(iter(_RESP_CACHE)))
+    _RESP_CACHE[id(srir)] = (srir, n_fft, resp)
+    return resp
+
+
 def binaural_rir(srir: SpatialRIR, hrtf, yaw_rad: float) -> np.ndarray:
     """(2, n) float32 binaural impulse response (channel 0 = left ear) for a head yaw.
 
-    The HRTF's common onset latency is removed, so the earlier ear hears the direct sound
-    at its path delay.
+    Each arrival's HRTF is interpolated between measured directions with the HRIR onsets
+    aligned first (so high frequencies do not smear) and the interpolated onset put back
+    as a phase, together with the arrival's fractional delay. The HRTF's common onset
+    latency is removed, so the earlier ear hears the direct sound at its path delay.
     """
     if hrtf.sample_rate_hz != srir.sample_rate_hz:
         raise ValueError(
             f"HRTF sample rate {hrtf.sample_rate_hz} Hz != RIR sample rate {srir.sample_rate_hz} Hz; "
             "load the HRTF at the engine's rate"
         )
+    fs = srir.sample_rate_hz
     n = rir_length(srir)
     n_fft = _next_pow2(hrtf.irs.shape[-1] + 128)
-    spec, onset = _hrtf_setup(hrtf, n_fft)
     shift = 64
-    weights = hrtf.lookup_weights(head_directions(srir.doa, yaw_rad))
-    blocks = _early_blocks(srir, n_fft, shift, spec, weights)
-    starts = np.floor(srir.delay_s * srir.sample_rate_hz).astype(np.int64) - shift - onset
-    early = _overlap_add(blocks, starts, n)
-    return (early + render_tail(srir, n, binaural=True)).astype(np.float32)
+    onsets = hrtf.onsets
+    idx, w = hrtf.lookup_weights(head_directions(srir.doa, yaw_rad))
+    aligned = hrtf.aligned_spectra(n_fft)
+    w32 = w.astype(np.float32)[:, :, None, None]
+    h = w32[:, 0] * aligned[idx[:, 0]] + w32[:, 1] * aligned[idx[:, 1]] + w32[:, 2] * aligned[idx[:, 2]]
+    delay = srir.delay_s * fs
+    start = np.floor(delay)
+    # per arrival and ear: fractional path delay + block offset + interpolated HRIR onset
+    d = (delay - start)[:, None] + shift + np.einsum("ak,akc->ac", w, onsets[idx]) - onsets.min()
+    ang = (-2.0 * np.pi / n_fft * d[..., None]).astype(np.float32) * np.arange(n_fft // 2 + 1, dtype=np.float32)
+    phase = np.empty(ang.shape, np.complex64)
+    phase.real, phase.imag = np.cos(ang), np.sin(ang)
+    # scipy.fft keeps complex64 -> float32 (numpy's FFT would promote to float64)
+    blocks = scipy.fft.irfft(_band_response(srir, n_fft) * h * phase, n_fft, axis=-1)
+    starts = start.astype(np.int64) - shift - _hrtf_onset(hrtf)
+    out = render_tail(srir, n, binaural=True).copy()
+    for a in range(len(starts)):  # ~10-300 slice adds beat a bincount over all samples
+        s0 = starts[a]
+        lo, hi = max(s0, 0), min(s0 + n_fft, n)
+        if hi > lo:
+            out[:, lo:hi] += blocks[a, :, lo - s0 : hi - s0]
+    return out
