@@ -28,10 +28,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from avworld.acoustics.hrtf import load_hrtf  # noqa: E402
-
 from _common import machine_info, pin_to_one_core, save_json  # noqa: E402
 from avworld.acoustics.analysis import eyring_rt60, reverberation_time  # noqa: E402
+from avworld.acoustics.hrtf import load_hrtf  # noqa: E402
 from avworld.acoustics.spatial_rir import AcousticConfig, AcousticEngine  # noqa: E402
 from avworld.acoustics.synthesis import binaural_rir, mono_rir  # noqa: E402
 from avworld.geometry.builder import extruded_room  # noqa: E402
