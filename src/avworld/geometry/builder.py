@@ -150,12 +150,20 @@ def extruded_room(corners, height: float, material: Material | str = "plaster", 
     b = SceneBuilder()
     b.add_box((lo[0], lo[1], -t), (hi[0], hi[1], 0.0), floor or material, "floor")
     b.add_box((lo[0], lo[1], height), (hi[0], hi[1], height + t), ceiling or material, "ceiling")
-    for p, d in zip(c, edges):
+    # a corner is convex when the turn from the incoming to the outgoing edge is to the left
+    prev = np.roll(edges, 1, axis=0)
+    turn = prev[:, 0] * edges[:, 1] - prev[:, 1] * edges[:, 0]
+    convex = turn > 0
+    for i, (p, d) in enumerate(zip(c, edges)):
         out = np.array([d[1], -d[0]]) / np.linalg.norm(d)  # outward normal of a CCW polygon
         q = p + d
-        along = (d != 0).astype(float)
-        a0 = np.minimum(p, q) + np.minimum(out, 0.0) * t - along * t
-        a1 = np.maximum(p, q) + np.maximum(out, 0.0) * t + along * t
+        u = d / np.linalg.norm(d)
+        # close convex corners by extending the wall past them; at concave corners the
+        # neighbouring wall already covers the outside, and extending would poke inside
+        p_ext = p - u * t * convex[i]
+        q_ext = q + u * t * convex[(i + 1) % len(c)]
+        a0 = np.minimum(p_ext, q_ext) + np.minimum(out, 0.0) * t
+        a1 = np.maximum(p_ext, q_ext) + np.maximum(out, 0.0) * t
         b.add_box((a0[0], a0[1], 0.0), (a1[0], a1[1], height), material, "wall")
     poly = tuple((float(x), float(y)) for x, y in c)
     b.rooms.append(Room(0, "room", poly, 0.0, float(height)))
