@@ -101,3 +101,15 @@ def test_hrtf_rate_mismatch_is_an_error():
     srir = eng.spatial_rir((1.0, 1.0, 1.5), (4.0, 3.0, 1.5))
     with pytest.raises(ValueError, match="sample rate"):
         binaural_rir(srir, load_hrtf("kemar", 44100), 0.0)
+
+
+def test_onsets_referenced_to_the_head_centre(free_field):
+    """Frontal sound reaches both ears at d/c; from the side the near ear leads by ~ITD/2."""
+    hrtf = load_hrtf("kemar", FS)
+    d_samples = 2.0 / 343.0 * FS
+    front = np.abs(_render(free_field, hrtf, 0.0)).max(axis=0)
+    assert abs(int(np.argmax(front > 0.3 * front.max())) - d_samples) <= 2
+    left = np.abs(_render(free_field, hrtf, 90.0))
+    near = int(np.argmax(left[0] > 0.3 * left[0].max()))
+    lead_ms = (d_samples - near) / FS * 1e3
+    assert 0.1 <= lead_ms <= 0.5, lead_ms

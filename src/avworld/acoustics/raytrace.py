@@ -202,13 +202,15 @@ def listener_histogram(trace: RayTrace, listener, radius_m: float, bin_s: float,
     return hist
 
 
-def box_histogram(trace: RayTrace, box_lo, box_hi, bin_s: float, speed_m_s: float,
+def box_histogram(trace: RayTrace, box_lo, box_hi, bin_s: float, speed_m_s: float, listener,
                   air_absorption: bool = True) -> np.ndarray:
     """(7, B) energy per time bin for a receiver that is a whole (axis-aligned) room.
 
     The late field in a room is close to diffuse, i.e. uniform, so averaging the ray
     energy over the listener's room instead of a small sphere around it estimates the
     same energy density with far less variance (every ray crossing the room counts).
+    Each contribution is timed as if it then travelled straight from the chord's middle
+    to the listener: by the triangle inequality nothing arrives before the direct sound.
     """
     lo = np.asarray(box_lo, float)
     hi = np.asarray(box_hi, float)
@@ -237,7 +239,8 @@ def box_histogram(trace: RayTrace, box_lo, box_hi, bin_s: float, speed_m_s: floa
         e = e * np.exp(-AIR_ENERGY_ATTENUATION_PER_M * mid[:, None])
     vol = float(np.prod(hi - lo))
     contrib = e * (chord[use] / vol / (4.0 * np.pi))[:, None]
-    t = (trace.start_m[use] + mid) / speed_m_s
+    to_listener = np.linalg.norm(o[use] + d[use] * mid[:, None] - np.asarray(listener, float), axis=1)
+    t = (trace.start_m[use] + mid + to_listener) / speed_m_s
     bins = np.minimum((t / bin_s).astype(np.int64), n_bins - 1)
     for band in range(7):
         hist[band] = np.bincount(bins, weights=contrib[:, band], minlength=n_bins)

@@ -222,9 +222,6 @@ class AcousticEngine:
             gain[use_t] *= self.face_transmission[f[use_t]]
         order = np.argsort(path, kind="stable")
         tail = self._tail(tr, L)
-        # the diffuse tail cannot precede the first sound to arrive (direct or transmitted)
-        first_bin = int(path.min() / cfg.speed_of_sound_m_s / cfg.hist_bin_s)
-        tail[:, :first_bin] = 0.0
         return SpatialRIR(
             delay_s=(path / cfg.speed_of_sound_m_s)[order],
             gain=gain[order].astype(np.float32),
@@ -256,7 +253,7 @@ class AcousticEngine:
         c = cfg.speed_of_sound_m_s
         box = self._room_box(listener)
         if box is not None:
-            hist = box_histogram(tr, box[0], box[1], cfg.hist_bin_s, c, cfg.air_absorption)
+            hist = box_histogram(tr, box[0], box[1], cfg.hist_bin_s, c, listener, cfg.air_absorption)
         else:
             hist = listener_histogram(tr, listener, cfg.receiver_radius_m, cfg.hist_bin_s, c, cfg.air_absorption)
         n_traced = int(tr.traced_m / c / cfg.hist_bin_s)

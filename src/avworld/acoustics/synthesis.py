@@ -133,14 +133,13 @@ def head_directions(doa_world: np.ndarray, yaw_rad: float) -> np.ndarray:
 
 @lru_cache(maxsize=16)
 def _hrtf_onset(hrtf) -> int:
-    return _common_onset(hrtf.irs)
+    """The HRTF's latency at the head centre: the mean onset of both ears for a frontal source.
 
-
-def _common_onset(irs: np.ndarray) -> int:
-    """Earliest onset (first sample above 10 % of each HRIR's peak) over all directions."""
-    mag = np.abs(irs)
-    first = np.argmax(mag >= 0.1 * mag.max(axis=-1, keepdims=True), axis=-1)
-    return int(first.min())
+    Subtracting it makes a frontal arrival reach both ears at its path delay ``d / c``;
+    for a lateral source the near ear then leads by about half the ITD, as physically.
+    """
+    idx, w = hrtf.lookup_weights(np.array([[1.0, 0.0, 0.0]]))
+    return int(round(float(np.einsum("nk,nkc->nc", w, hrtf.onsets[idx]).mean())))
 
 
 _RESP_CACHE: dict[int, tuple] = {}
@@ -163,8 +162,9 @@ def binaural_rir(srir: SpatialRIR, hrtf, yaw_rad: float) -> np.ndarray:
 
     Each arrival's HRTF is interpolated between measured directions with the HRIR onsets
     aligned first (so high frequencies do not smear) and the interpolated onset put back
-    as a phase, together with the arrival's fractional delay. The HRTF's common onset
-    latency is removed, so the earlier ear hears the direct sound at its path delay.
+    as a phase, together with the arrival's fractional delay. The HRTF's latency at the
+    head centre is removed (see :func:`_hrtf_onset`): a frontal arrival reaches both ears
+    at its path delay.
     """
     if hrtf.sample_rate_hz != srir.sample_rate_hz:
         raise ValueError(

@@ -1,0 +1,158 @@
+"""Simulator: time alignment, continuity, mixing, actions, presets, sharing, bad input."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from scipy.signal import fftconvolve
+
+from avworld.acoustics.spatial_rir import AcousticConfig, PositionError
+from avworld.geometry.actions import Action
+from avworld.geometry.builder import box_room
+from avworld.sim.config import PRESETS, SimConfig, SimConfigError
+from avworld.sim.simulator import Simulator, SimulatorError
+from avworld.sim.sources import SoundSourceSpec
+from avworld.sim.world import SharedWorld
+
+FS = 16000
+
+
+class ToyBank:
+    """A minimal sound bank: a click, a tone, and noise."""
+
+    sample_rate_hz = FS
+
+    def __init__(self, click_at: int = 5000):
+        self.click_at = click_at
+
+    def clip(self, name: str, index: int = 0) -> np.ndarray:
+        if name == "click":
+            x = np.zeros(FS * 4, np.float32)
+            x[self.click_at] = 1.0
+            return x
+        if name == "tone":
+            t = np.arange(FS * 2) / FS
+            return (0.3 * np.sin(2 * np.pi * 500 * t)).astype(np.float32)  # 2 s: whole number of periods
+        if name == "noise":
+            return np.random.default_rng(index).normal(0, 0.1, FS * 3).astype(np.float32)
+        raise KeyError(f"unknown sound type {name!r}")
+
+
+@pytest.fixture(scope="module")
+def world():
+    cfg = SimConfig.preset("soundspaces2", acoustics=AcousticConfig(max_rir_s=0.6))
+    return SharedWorld(box_room((8.0, 6.0, 3.0)), cfg)
+
+
+def test_presets():
+    assert PRESETS["soundspaces2"] == {"forward_step_m": 0.25, "turn_deg": 10.0, "step_s": 0.25}
+    c = SimConfig.preset("avw")
+    assert (c.forward_step_m, c.turn_deg, c.step_s, c.step_samples) == (0.15, 10.0, 0.15, 2400)
+    g = SimConfig.preset("grid", camera=SimConfig().camera)
+    assert (g.forward_step_m, g.turn_deg, g.step_s) == (1.0, 90.0, 1.0)
+    with pytest.raises(SimConfigError, match="unknown preset"):
+        SimConfig.preset("habitat")
+    with pytest.raises(SimConfigError, match="step_s"):
+        SimConfig(step_s=1 / 3)
+
+
+def test_impulse_heard_in_the_step_containing_t_plus_d_over_c(world):
+    for click_at in (5000, 3990):  # the second arrives across a step boundary
+        sim = Simulator(world, sound_bank=ToyBank(click_at))
+        agent = (6.0, 3.0, np.pi)  # facing the source: the direct sound is the strongest arrival
+        src = (2.0, 3.0, world.ear_position(0, 0)[2])
+        sim.reset(agent_pose=agent, sources=[SoundSourceSpec(src, "click", loop=False)])
+        audio = [sim.observe()["audio"]] + [sim.step(Action.STOP)["audio"] for _ in range(5)]
+        d = np.linalg.norm(np.array(src) - world.ear_position(6.0, 3.0))
+        arrival = click_at + d / 343.0 * FS
+        n = sim.config.step_samples
+        heard = np.abs(np.concatenate(audio, axis=1)).max(axis=0)
+        onset = int(np.argmax(heard > 0.2 * heard.max()))
+        assert abs(onset - arrival) <= 4, (onset, arrival)
+        assert onset // n == int(arrival // n)  # the step that contains t + d/c
+        # nothing in any earlier step (up to the band-limited pre-ringing of the arrival)
+        assert heard[: int(arrival) - 64].max() < 1e-3 * heard.max()
+
+
+def test_stationary_looping_source_is_seamless(world):
+    sim = Simulator(world, sound_bank=ToyBank())
+    sim.reset(agent_pose=(6.0, 3.0, 0.5), sources=[SoundSourceSpec((2.0, 2.0, 1.2), "tone")])
+    chunks = [sim.observe()["audio"]] + [sim.step(Action.STOP)["audio"] for _ in range(11)]
+    heard = np.concatenate(chunks, axis=1)
+    rir = world.binaural((2.0, 2.0, 1.2), world.ear_position(6.0, 3.0), 0.5)
+    dry = np.tile(ToyBank().clip("tone"), 2)[: heard.shape[1]]
+    expected = np.stack([fftconvolve(dry, rir[c])[: heard.shape[1]] for c in range(2)])
+    np.testing.assert_allclose(heard, expected, atol=1e-5 * np.abs(expected).max())
+    # hence no discontinuity at step boundaries: jumps there are like jumps elsewhere
+    jumps = np.abs(np.diff(heard, axis=1)).max(axis=0)
+    at_boundaries = jumps[np.arange(1, 12) * sim.config.step_samples - 1]
+    assert at_boundaries.max() <= jumps.max() + 1e-9
+
+
+def test_two_sources_mix_is_the_sum_of_each_alone(world):
+    s1 = SoundSourceSpec((2.0, 2.0, 1.2), "noise", clip_index=1)
+    s2 = SoundSourceSpec((5.0, 5.0, 1.0), "tone", start_offset_s=0.1)
+    actions = [Action.TURN_LEFT, Action.MOVE_FORWARD, Action.MOVE_FORWARD, Action.TURN_RIGHT]
+
+    def run(sources):
+        sim = Simulator(world, sound_bank=ToyBank())
+        out = [sim.reset(agent_pose=(4.0, 3.0, 0.0), sources=sources)["audio"]]
+        out += [sim.step(a)["audio"] for a in actions]
+        return np.concatenate(out, axis=1), sim
+
+    both, sim = run([s1, s2])
+    alone = run([s1])[0] + run([s2])[0]
+    np.testing.assert_allclose(both, alone, atol=1e-6)
+    obs = sim.observe()
+    np.testing.assert_allclose(obs["audio"], obs["source_binaural"].sum(axis=0), atol=1e-6)
+    assert obs["source_dry"].shape == (2, sim.config.step_samples)
+    assert obs["geodesic_distance_m"].shape == (2,)
+
+
+def test_actions_collisions_and_continuous(world):
+    sim = Simulator(world, sound_bank=ToyBank())
+    sim.reset(agent_pose=(7.8, 3.0, 0.0), sources=[])
+    obs = sim.step(Action.MOVE_FORWARD)
+    assert obs["collided"] and obs["pose"][0] < 8.0 - 0.1 + 1e-9  # stopped before the wall
+    obs = sim.step(Action.TURN_LEFT)
+    assert obs["pose"][2] == pytest.approx(np.radians(10.0))
+    sim.reset(agent_pose=(2.0, 3.0, 0.0), sources=[])
+    obs = sim.step(np.array([0.8, 0.0]))  # 0.8 m/s for 0.25 s
+    assert obs["pose"][0] == pytest.approx(2.2, abs=1e-9)
+    obs = sim.step(np.array([0.0, np.pi / 2]))
+    assert obs["pose"][2] == pytest.approx(np.pi / 8)
+    assert obs["audio"].shape == (2, 4000) and obs["rgb"].shape == (128, 128, 3)
+    with pytest.raises(SimulatorError, match="unknown action"):
+        sim.step(7)
+    with pytest.raises(SimulatorError, match="continuous action"):
+        sim.step(np.array([1.0, 2.0, 3.0]))
+
+
+def test_bad_input(world):
+    sim = Simulator(world, sound_bank=ToyBank())
+    with pytest.raises(SimulatorError, match="not navigable"):
+        sim.reset(agent_pose=(0.02, 3.0, 0.0))
+    with pytest.raises(PositionError, match="outside the scene"):
+        sim.reset(agent_pose=(4.0, 3.0, 0.0), sources=[SoundSourceSpec((20.0, 3.0, 1.0), "tone")])
+    with pytest.raises(PositionError, match="inside a solid"):
+        sim.reset(agent_pose=(4.0, 3.0, 0.0), sources=[SoundSourceSpec((-0.05, 3.0, 1.0), "tone")])
+    with pytest.raises(KeyError, match="unknown sound type"):
+        sim.reset(agent_pose=(4.0, 3.0, 0.0), sources=[SoundSourceSpec((2.0, 3.0, 1.0), "trumpet")])
+    with pytest.raises(SimulatorError, match="reset"):
+        Simulator(world, sound_bank=ToyBank()).step(Action.STOP)
+
+
+def test_simulators_share_a_world_and_pickle(world):
+    a, b = Simulator(world, sound_bank=ToyBank()), Simulator(world, sound_bank=ToyBank())
+    assert a.world is b.world
+    src = [SoundSourceSpec((2.0, 2.0, 1.2), "tone")]
+    oa = a.reset(agent_pose=(5.0, 4.0, 1.0), sources=src, seed=3)
+    ob = b.reset(agent_pose=(5.0, 4.0, 1.0), sources=src, seed=3)
+    assert oa["audio"].tobytes() == ob["audio"].tobytes() and oa["rgb"].tobytes() == ob["rgb"].tobytes()
+    clone = pickle.loads(pickle.dumps(world))
+    c = Simulator(clone, sound_bank=ToyBank())
+    oc = c.reset(agent_pose=(5.0, 4.0, 1.0), sources=src, seed=3)
+    np.testing.assert_allclose(oc["audio"], oa["audio"], atol=1e-7)
+    assert oc["rgb"].tobytes() == oa["rgb"].tobytes()
