@@ -82,8 +82,8 @@ def trace_rays(rc: RayCaster, planes: Planes, face_absorption: np.ndarray, face_
     """
     S = np.asarray(source, float)
     d = rng.normal(size=(n_rays, 3))
-    d /= np.linalg.norm(d, axis=1, keepdims=True)
-    pos = np.broadcast_to(S, (n_rays, 3)).copy()
+    d = (d / np.linalg.norm(d, axis=1, keepdims=True)).astype(np.float32)
+    pos = np.ascontiguousarray(np.broadcast_to(S.astype(np.float32), (n_rays, 3)))
     e = np.full((n_rays, 7), 1.0 / n_rays)
     travelled = np.zeros(n_rays)
     pure = np.ones(n_rays, bool)
@@ -91,7 +91,8 @@ def trace_rays(rc: RayCaster, planes: Planes, face_absorption: np.ndarray, face_
     K = discovery_order
     seq = np.full((n_rays, max(K, 1)), -1, np.int64)
     air = AIR_ENERGY_ATTENUATION_PER_M if air_absorption else np.zeros(7)
-    normals = rc.scene.face_normals
+    normals = rc.scene.face_normals.astype(np.float32)
+    keep = 1.0 - face_absorption  # (F, 7)
     embree = rc.embree
     rows = np.arange(n_rays)
     segs: list[tuple] = []
@@ -100,38 +101,39 @@ def trace_rays(rc: RayCaster, planes: Planes, face_absorption: np.ndarray, face_
     # a ray caught in a sliver between touching solids makes tiny hops forever: cap the
     # bounce count at several times what free paths of ~0.5 m would need
     max_bounces = int(max_path_m / 0.5) + 8
-    for _ in range(max_bounces):
-        if not active.any():
-            break
-        res = embree.run(pos.astype(np.float32), d.astype(np.float32), output=1)
+    # Arrays are rebound, never modified in place, so the recorded segments need no
+    # copies; finished rays keep being updated (cheaper than masking) but are never
+    # recorded again.
+    for it in range(max_bounces):
+        res = embree.run(pos, d, output=1)
         face = np.asarray(res["primID"], dtype=np.int64)
         hit = face >= 0
         remaining = max_path_m - travelled
-        dist = np.where(hit, np.asarray(res["tfar"], dtype=np.float64), np.inf)
+        dist = np.minimum(np.where(hit, res["tfar"], np.inf), remaining)
         bounced = active & hit & (dist < remaining)
-        dist = np.minimum(dist, remaining)
         include = active & ~(pure & (spec_order <= ism_order))
-        segs.append((pos.copy(), d.copy(), dist, travelled.copy(), e.copy(), include))
-        travelled += np.where(active, dist, 0.0)
-        fb = np.where(bounced, face, 0)
-        e *= np.where(bounced[:, None], (1.0 - face_absorption[fb]) * np.exp(-air * dist[:, None]), 1.0)
+        segs.append((pos, d, dist, travelled, e, include))
+        travelled = travelled + dist
+        fb = np.where(hit, face, 0)
+        e = e * keep[fb] * np.exp(-np.outer(dist, air))
         n = normals[fb]
         cos_in = np.einsum("ij,ij->i", d, n)
-        n = np.where((cos_in > 0)[:, None], -n, n)
-        cos_in = -np.abs(cos_in)
+        n = n * np.where(cos_in > 0, -1.0, 1.0).astype(np.float32)[:, None]  # face the incoming ray
         diffuse = bounced & (rng.random(n_rays) < face_scattering[fb])
-        new_d = d - 2.0 * cos_in[:, None] * n
+        new_d = d + (2.0 * np.abs(cos_in))[:, None].astype(np.float32) * n
         if diffuse.any():
-            new_d[diffuse] = _lambert(n[diffuse], rng)
-        pos = np.where(bounced[:, None], pos + d * dist[:, None] + n * _EPS_M, pos)
-        d = np.where(bounced[:, None], new_d, d)
+            new_d[diffuse] = _lambert(n[diffuse].astype(np.float64), rng)
+        pos = np.ascontiguousarray(pos + d * dist.astype(np.float32)[:, None] + n * np.float32(_EPS_M))
+        d = np.ascontiguousarray(new_d)
         step = bounced & pure & ~diffuse
         if K:
             rec = step & (spec_order < K)
             seq[rows[rec], spec_order[rec]] = planes.face_plane[fb[rec]]
-        spec_order += step
-        pure &= ~(bounced & diffuse)
-        active = bounced & (e.max(axis=1) > e_floor)
+        spec_order = spec_order + step
+        pure = pure & ~(bounced & diffuse)
+        active = bounced if it % 4 else bounced & (e.max(axis=1) > e_floor)
+        if not active.any():
+            break
     origin, direction, length, start, energy, include = (np.concatenate(x) for x in zip(*segs))
     decay = _ensemble_decay(start[np.isfinite(length)], length[np.isfinite(length)],
                             energy[np.isfinite(length)], max_path_m)
