@@ -13,16 +13,20 @@ def uniform_material(absorption: float, scattering: float = 0.0, tl_db: float = 
 
 def shoebox(size=(6.0, 4.0, 3.0), absorption: float = 0.2, scattering: float = 0.0, t: float = 0.1):
     """Closed box room, interior [0, sx] x [0, sy] x [0, sz], one uniform material."""
-    m = uniform_material(absorption, scattering)
-    sx, sy, sz = size
     b = SceneBuilder()
+    _shell(b, size, uniform_material(absorption, scattering), t)
+    return b.build()
+
+
+def _shell(b: SceneBuilder, size, m, t: float) -> None:
+    """Floor, ceiling and four walls of thickness ``t`` around [0, sx] x [0, sy] x [0, sz]."""
+    sx, sy, sz = size
     b.add_box((-t, -t, -t), (sx + t, sy + t, 0), m, "floor")
     b.add_box((-t, -t, sz), (sx + t, sy + t, sz + t), m, "ceiling")
     b.add_box((-t, -t, 0), (0, sy + t, sz), m, "wall")
     b.add_box((sx, -t, 0), (sx + t, sy + t, sz), m, "wall")
     b.add_box((0, -t, 0), (sx, 0, sz), m, "wall")
     b.add_box((0, sy, 0), (sx, sy + t, sz), m, "wall")
-    return b.build()
 
 
 def two_rooms(door_open: bool = True, absorption: float = 0.2, wall_tl_db: float = 35.0, door_tl_db: float = 20.0):
@@ -33,14 +37,9 @@ def two_rooms(door_open: bool = True, absorption: float = 0.2, wall_tl_db: float
     m = uniform_material(absorption, 0.2, name="room")
     wall = uniform_material(0.05, 0.1, wall_tl_db, name="partition")
     door = uniform_material(0.1, 0.1, door_tl_db, name="door")
-    sx, sy, sz, t = 10.0, 4.0, 3.0, 0.1
+    sy, sz = 4.0, 3.0
     b = SceneBuilder()
-    b.add_box((-t, -t, -t), (sx + t, sy + t, 0), m, "floor")
-    b.add_box((-t, -t, sz), (sx + t, sy + t, sz + t), m, "ceiling")
-    b.add_box((-t, -t, 0), (0, sy + t, sz), m, "wall")
-    b.add_box((sx, -t, 0), (sx + t, sy + t, sz), m, "wall")
-    b.add_box((0, -t, 0), (sx, 0, sz), m, "wall")
-    b.add_box((0, sy, 0), (sx, sy + t, sz), m, "wall")
+    _shell(b, (10.0, sy, sz), m, 0.1)
     x0, x1 = 5.0, 5.15
     b.add_box((x0, 0, 0), (x1, 0.5, sz), wall, "wall")
     b.add_box((x0, 1.5, 0), (x1, sy, sz), wall, "wall")
