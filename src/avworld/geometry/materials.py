@@ -107,6 +107,8 @@ def _m(name, albedo, absorption, scattering, tl, texture="plain", scale=0.5, con
 
 
 _INTERIOR_WALL_TL = (17, 26, 34, 40, 44, 38, 42)  # single stud, gypsum both sides
+# painted gypsum board on studs: the panel resonance absorbs low frequencies
+_GYPSUM_WALL = (0.29, 0.10, 0.05, 0.04, 0.07, 0.09, 0.09)
 _EXTERIOR_WALL_TL = (38, 42, 48, 54, 58, 62, 64)  # masonry / concrete
 _SLAB_TL = (42, 46, 52, 58, 62, 66, 68)
 _SOLID = (60, 60, 60, 60, 60, 60, 60)
@@ -115,13 +117,13 @@ _SOLID = (60, 60, 60, 60, 60, 60, 60)
 BUILTIN_MATERIALS: dict[str, Material] = {
     m.name: m
     for m in [
-        _m("plaster", (0.82, 0.80, 0.75), (0.01, 0.02, 0.02, 0.03, 0.04, 0.05, 0.05), (0.1,) * 7,
+        _m("plaster", (0.82, 0.80, 0.75), _GYPSUM_WALL, (0.1,) * 7,
            _INTERIOR_WALL_TL, "noise", 0.3, 0.05),
-        _m("painted_plaster_blue", (0.55, 0.66, 0.78), (0.01, 0.02, 0.02, 0.03, 0.04, 0.05, 0.05), (0.1,) * 7,
+        _m("painted_plaster_blue", (0.55, 0.66, 0.78), _GYPSUM_WALL, (0.1,) * 7,
            _INTERIOR_WALL_TL, "noise", 0.3, 0.05),
-        _m("painted_plaster_green", (0.62, 0.74, 0.58), (0.01, 0.02, 0.02, 0.03, 0.04, 0.05, 0.05), (0.1,) * 7,
+        _m("painted_plaster_green", (0.62, 0.74, 0.58), _GYPSUM_WALL, (0.1,) * 7,
            _INTERIOR_WALL_TL, "noise", 0.3, 0.05),
-        _m("painted_plaster_warm", (0.86, 0.72, 0.56), (0.01, 0.02, 0.02, 0.03, 0.04, 0.05, 0.05), (0.1,) * 7,
+        _m("painted_plaster_warm", (0.86, 0.72, 0.56), _GYPSUM_WALL, (0.1,) * 7,
            _INTERIOR_WALL_TL, "noise", 0.3, 0.05),
         _m("concrete", (0.55, 0.55, 0.53), (0.01, 0.02, 0.04, 0.06, 0.08, 0.10, 0.10), (0.2,) * 7,
            _EXTERIOR_WALL_TL, "noise", 0.8, 0.25),
