@@ -4,7 +4,7 @@
   into a smooth zero-phase response, delayed by its exact (fractional) delay in the
   frequency domain; binaural blocks are also multiplied by the HRTF of the arrival's
   direction *relative to the head* (so changing only the yaw re-renders arrivals and
-  never re-simulates). Blocks are summed into the output with one ``bincount``.
+  never re-simulates). Blocks are added into the output at their integer delays.
 * Diffuse tail: band-limited noise (fixed, seeded noise bank, cut at an offset chosen
   per RIR) shaped by the square root of the per-band energy envelope. The two ears get
   noises with the interaural coherence of a diffuse field, ``sinc(2 f d / c)`` for
@@ -82,31 +82,25 @@ def render_tail(srir: SpatialRIR, n: int, binaural: bool) -> np.ndarray:
     return out
 
 
-def _early_blocks(srir: SpatialRIR, n_fft: int, shift: int, hrtf_spec: np.ndarray | None = None) -> np.ndarray:
-    """(A, C, n_fft) blocks; arrival a's block starts at sample floor(delay) - shift."""
-    fs = srir.sample_rate_hz
-    resp = band_gain_response(srir.gain.astype(np.float64), n_fft, fs)  # (A, F)
-    delay = srir.delay_s * fs
+def _mono_blocks(srir: SpatialRIR, n_fft: int, shift: int) -> np.ndarray:
+    """(A, 1, n_fft) blocks; arrival a's block starts at sample floor(delay) - shift."""
+    delay = srir.delay_s * srir.sample_rate_hz
     frac = delay - np.floor(delay)
     f = np.arange(n_fft // 2 + 1)
     phase = np.exp(-2j * np.pi * f[None, :] * (frac[:, None] + shift) / n_fft)
-    spec = (resp * phase)[:, None, :]  # (A, 1, F)
-    if hrtf_spec is not None:
-        spec = spec * hrtf_spec  # (A, 2, F) HRTF of each arrival's direction
-    blocks = np.fft.irfft(spec, n_fft, axis=-1)
-    if hrtf_spec is None:
-        # taper the band filter's (short) ringing; the window peaks at the arrival (shift = n_fft / 2)
-        blocks *= np.hanning(n_fft + 1)[:n_fft]
-    return blocks
+    blocks = np.fft.irfft(_band_response(srir, n_fft)[:, 0] * phase, n_fft, axis=-1)[:, None]
+    # taper the band filter's (short) ringing; the window peaks at the arrival (shift = n_fft / 2)
+    return blocks * np.hanning(n_fft + 1)[:n_fft]
 
 
-def _overlap_add(blocks: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
-    A, C, B = blocks.shape
-    idx = starts[:, None] + np.arange(B)[None, :]  # (A, B)
-    ok = (idx >= 0) & (idx < n)
-    out = np.empty((C, n))
-    for c in range(C):
-        out[c] = np.bincount(idx[ok], weights=blocks[:, c, :][ok], minlength=n)[:n]
+def _add_blocks(out: np.ndarray, blocks: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Add (A, C, B) blocks into ``out`` (C, n) at ``starts`` (clipped to the output)."""
+    n, width = out.shape[1], blocks.shape[2]
+    for a in range(len(starts)):  # ~10-300 slice adds beat a bincount over all samples
+        s0 = starts[a]
+        lo, hi = max(s0, 0), min(s0 + width, n)
+        if hi > lo:
+            out[:, lo:hi] += blocks[a, :, lo - s0 : hi - s0]
     return out
 
 
@@ -118,10 +112,9 @@ def mono_rir(srir: SpatialRIR, n_fft: int = 256) -> np.ndarray:
     """(n,) float32 omnidirectional impulse response at the listener."""
     n = rir_length(srir)
     shift = n_fft // 2
-    blocks = _early_blocks(srir, n_fft, shift)
     starts = np.floor(srir.delay_s * srir.sample_rate_hz).astype(np.int64) - shift
-    early = _overlap_add(blocks, starts, n)[0]
-    return (early + render_tail(srir, n, binaural=False)[0]).astype(np.float32)
+    out = render_tail(srir, n, binaural=False).astype(np.float64)
+    return _add_blocks(out, _mono_blocks(srir, n_fft, shift), starts)[0].astype(np.float32)
 
 
 def head_directions(doa_world: np.ndarray, yaw_rad: float) -> np.ndarray:
@@ -190,10 +183,4 @@ def binaural_rir(srir: SpatialRIR, hrtf, yaw_rad: float) -> np.ndarray:
     # scipy.fft keeps complex64 -> float32 (numpy's FFT would promote to float64)
     blocks = scipy.fft.irfft(_band_response(srir, n_fft) * h * phase, n_fft, axis=-1)
     starts = start.astype(np.int64) - shift - _hrtf_onset(hrtf)
-    out = render_tail(srir, n, binaural=True).copy()
-    for a in range(len(starts)):  # ~10-300 slice adds beat a bincount over all samples
-        s0 = starts[a]
-        lo, hi = max(s0, 0), min(s0 + n_fft, n)
-        if hi > lo:
-            out[:, lo:hi] += blocks[a, :, lo - s0 : hi - s0]
-    return out
+    return _add_blocks(render_tail(srir, n, binaural=True).copy(), blocks, starts)
