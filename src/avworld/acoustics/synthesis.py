@@ -24,7 +24,7 @@ from avworld.acoustics.spatial_rir import SpatialRIR
 
 EAR_DISTANCE_M = 0.18
 _TAIL_CACHE: dict[int, tuple] = {}
-_TAIL_CACHE_SIZE = 512
+_TAIL_CACHE_SIZE = 64  # rendered tails are ~100-200 kB each; only recent RIRs get re-rendered
 
 
 def _next_pow2(n: int) -> int:
