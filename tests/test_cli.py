@@ -80,3 +80,25 @@ def test_demo_writes_gallery(tmp_path):
     assert html.count("<img") >= 6 * 5
     for name in ("house0_topdown.png", "house5_view3.png"):
         assert (tmp_path / name).stat().st_size > 1000
+
+
+def test_rir_writes_wav_plots_and_rt60(tmp_path, capsys):
+    from scipy.io import wavfile
+
+    out = tmp_path / "rir"
+    argv = ["rir", "house:2:3", "--source", "SRC", "--listener", "LST", "--out", str(out), "--max-rir-s", "0.8"]
+    scene = generate_house(HouseConfig(num_rooms=3), seed=2)
+    room = scene.rooms[0].polygon_array
+    lo, hi = room.min(axis=0), room.max(axis=0)
+    src = f"{lo[0] + 0.6},{lo[1] + 0.6},1.2"
+    lst = f"{hi[0] - 0.6},{hi[1] - 0.6},1.5,45"
+    argv = [src if a == "SRC" else lst if a == "LST" else a for a in argv]
+    assert main(argv) == 0
+    info = json.loads(capsys.readouterr().out)
+    fs, data = wavfile.read(out / "rir_binaural.wav")
+    assert fs == 16000 and data.shape[1] == 2 and np.abs(data).max() > 0
+    assert info["direct_path"] is True and info["rt60_s"] > 0
+    assert set(info["rt60_s_per_band"]) == {"125", "250", "500", "1000", "2000", "4000", "8000"}
+    for name in ("rir.png", "edc.png", "rir.json", "rir_mono.wav"):
+        assert (out / name).stat().st_size > 100
+    assert main(["rir", "house:2:3", "--source", "0,0", "--listener", lst, "--out", str(out)]) == 2
