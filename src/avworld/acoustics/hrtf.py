@@ -32,12 +32,13 @@ import numpy as np
 from scipy.signal import resample_poly
 from scipy.spatial import ConvexHull, QhullError
 
+from avworld.acoustics.bands import SUPPORTED_SAMPLE_RATES_HZ  # one list for the whole engine
+
 
 class HRTFError(ValueError):
     """Missing or malformed SOFA file, unsupported sample rate or unknown HRTF name."""
 
 
-SUPPORTED_SAMPLE_RATES_HZ = (16000, 22050, 24000, 32000, 44100, 48000)
 _GRID = 32  # cube-map cells per face side
 _CHECK_FIRST = 4  # candidate triangles tested for every query before the slower paths
 
