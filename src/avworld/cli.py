@@ -17,6 +17,8 @@ procedural house.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -219,7 +221,24 @@ def build_parser() -> argparse.ArgumentParser:
     rir.add_argument("--hrtf", default="kemar", help="kemar (default), spherical, or a .sofa file")
     rir.add_argument("--up-axis", default="z", help="up axis when importing a mesh")
     rir.set_defaults(func=_cmd_rir)
+
+    # Sub-systems above the simulator own their commands: each module has add_commands(subparsers),
+    # which must not import torch at module level (so `avworld --help` stays fast).
+    for name in _SUBSYSTEM_CLIS:
+        if _module_exists(name):
+            importlib.import_module(name).add_commands(sub)
     return p
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # the parent package is absent
+        return False
+
+
+#: Modules that add their own sub-commands (see build_parser).
+_SUBSYSTEM_CLIS = ("avworld.tasks.cli", "avworld.data.cli", "avworld.train.cli")
 
 
 def main(argv: list[str] | None = None) -> int:
