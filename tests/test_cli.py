@@ -74,8 +74,25 @@ def test_bad_input_exits_2_with_a_clear_message(argv, message, tmp_path, capsys)
     assert "avworld: error" in err and message in err
 
 
-def test_demo_writes_gallery(tmp_path):
+def test_demo_writes_the_navigation_report(tmp_path):
+    import json
+    import subprocess
+
+    import imageio_ffmpeg
+
     assert main(["demo", "--out", str(tmp_path)]) == 0
+    html = (tmp_path / "report.html").read_text()
+    for item in ("map.png", "oracle.mp4", "heuristic.mp4", "oracle_spectrogram.png", "rir/rir.png", "<table>"):
+        assert item in html
+    probe = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(tmp_path / "oracle.mp4")],
+                           capture_output=True, text=True).stderr
+    assert "Video: h264" in probe and "Audio: aac" in probe and "stereo" in probe
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["aggregate"]["oracle"]["success"]["mean"] == 1.0
+
+
+def test_scene_gallery(tmp_path):
+    assert main(["scene", "gallery", "--out", str(tmp_path)]) == 0
     html = (tmp_path / "index.html").read_text()
     assert html.count("<img") >= 6 * 5
     for name in ("house0_topdown.png", "house5_view3.png"):

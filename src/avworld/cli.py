@@ -2,9 +2,10 @@
 
 Sub-commands::
 
-    avworld demo    [--out runs/demo]                    scene gallery (the main job for now)
+    avworld demo    [--out runs/demo]                    navigation demo: report.html with map, videos, RIR
     avworld scene new  --seed N --out DIR [--rooms N ...] generate and save a procedural house
     avworld scene show PATH --out DIR [--views N]         top-down PNG + egocentric views
+    avworld scene gallery --out DIR                       maps and views of six procedural houses
     avworld render SCENE --pose X,Y,YAW_DEG ... --out DIR  RGB / depth / semantic images
     avworld rir SCENE --source X,Y,Z --listener X,Y,Z,YAW_DEG --out DIR
                                                           binaural RIR (WAV), plots, RT60 per band
@@ -42,26 +43,9 @@ def _parse_floats(text: str, n: int, what: str) -> list[float]:
 
 def load_scene_spec(spec: str, up_axis: str = "z"):
     """A Scene from ``house:SEED[:ROOMS]``, a saved scene, or a mesh file to import."""
-    from avworld.geometry.io import load_scene
-    from avworld.geometry.mesh_import import MeshImportConfig, import_mesh
-    from avworld.geometry.procedural import HouseConfig, generate_house
+    from avworld.geometry.spec import load_scene_spec as _load
 
-    if spec.startswith("house:"):
-        parts = spec.split(":")[1:]
-        try:
-            seed = int(parts[0])
-            rooms = int(parts[1]) if len(parts) > 1 else HouseConfig().num_rooms
-        except (ValueError, IndexError):
-            raise CliError(f"scene {spec!r}: use house:SEED or house:SEED:ROOMS, e.g. house:3:6") from None
-        return generate_house(HouseConfig(num_rooms=rooms), seed=seed)
-    path = Path(spec)
-    if not path.exists():
-        raise CliError(f"scene {spec!r} does not exist; give a saved scene, a mesh file or house:SEED[:ROOMS]")
-    if path.is_dir() or path.suffix == ".json":
-        return load_scene(path)
-    if path.suffix == ".glb" and path.with_suffix(".json").exists():
-        return load_scene(path)
-    return import_mesh(path, MeshImportConfig(up_axis=up_axis))
+    return _load(spec, up_axis)
 
 
 def _cmd_scene_new(args) -> int:
@@ -158,7 +142,7 @@ def _cmd_rir(args) -> int:
     return 0
 
 
-def _cmd_demo(args) -> int:
+def _cmd_scene_gallery(args) -> int:
     from rich.progress import Progress
 
     from avworld.viz.gallery import GalleryConfig, render_gallery
@@ -171,11 +155,29 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _cmd_demo(args) -> int:
+    from rich.progress import Progress
+
+    from avworld.viz.nav_demo import DemoConfig, run_demo
+
+    cfg = DemoConfig()
+    steps = 1 + len(cfg.agents) * (cfg.episodes + 1)
+    with Progress() as progress:
+        task = progress.add_task("avworld demo", total=steps)
+
+        def step(msg: str) -> None:
+            progress.update(task, advance=1, description=msg)
+
+        report = run_demo(args.out, cfg, progress=step)
+    print(f"demo report written to {report}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="avworld", description="Embodied audio-visual worlds: see and hear 3D houses.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="render the scene gallery into --out (index.html)")
+    demo = sub.add_parser("demo", help="AudioGoal navigation demo: oracle and heuristic agents -> --out/report.html")
     demo.add_argument("--out", default="runs/demo", help="output directory (default: runs/demo)")
     demo.set_defaults(func=_cmd_demo)
 
@@ -198,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--seed", type=int, default=0, help="seed for choosing the view poses")
     show.add_argument("--up-axis", default="z", help="up axis when importing a mesh: x, y, z, -x, -y, -z")
     show.set_defaults(func=_cmd_scene_show)
+
+    gallery = ssub.add_parser("gallery", help="maps and views of six procedural houses -> --out/index.html")
+    gallery.add_argument("--out", required=True, help="output directory")
+    gallery.set_defaults(func=_cmd_scene_gallery)
 
     render = sub.add_parser("render", help="render RGB / depth / semantic images at given poses")
     render.add_argument("scene", help="saved scene, mesh file, or house:SEED[:ROOMS]")

@@ -50,7 +50,7 @@ class SoundBankConfig:
         num_music: music types ``music_<instrument>_<variant>``; instruments cycle through
             the 12 timbres, so the default 12 is one type per instrument.
         num_background: background textures ``bg_*`` (at most 10).
-        include_static: add the 10 static types (telephone, alarm, ...).
+        include_static: add the 11 static types (telephone, alarm, ...).
         espeak_voices: extra ``espeak_000`` ... speakers voiced by espeak-ng (needs the
             ``espeak-ng`` program; 0 = none, so the bank never depends on it by default).
         clips_per_type: clips per type (25 makes the 18:3:4 split exact per type).

@@ -9,6 +9,9 @@ type                sound                                                       
 telephone           electromechanical bell: a clapper driven by 20 Hz ringing    6 s
                     current strikes two gongs alternately (40 strikes/s); North
                     American cadence 2 s ring / 4 s silence
+telephone_ringing   the same bell ringing without pauses (every 0.25 s step hears 1 s
+                    the ring, as in SoundSpaces' AudioGoal, whose 1 s telephone
+                    clip loops continuously)
 telephone_uk        electronic ringer, 400 + 450 Hz, UK cadence 0.4 s on, 0.2 s  3 s
                     off, 0.4 s on, 2 s off
 alarm               fire alarm horn, 520 Hz square wave, NFPA 72 "temporal-3"   4 s
@@ -36,6 +39,7 @@ from avworld.sounds._dsp import decaying_partials
 # name -> (kind, cycle seconds, description)
 STATIC_TYPES: dict[str, tuple[str, float, str]] = {
     "telephone": ("ring", 6.0, "bell telephone, 2 s ring / 4 s off"),
+    "telephone_ringing": ("ring", 1.0, "bell telephone ringing continuously (AudioGoal default)"),
     "telephone_uk": ("ring", 3.0, "electronic 400+450 Hz ring, UK double-ring cadence"),
     "alarm": ("alarm", 4.0, "fire alarm horn, temporal-3 pattern"),
     "siren": ("alarm", 4.0, "wailing siren"),
@@ -94,6 +98,17 @@ def render_static(name: str, rng: np.random.Generator, sample_rate_hz: int, vari
         for g, f in zip(gongs, (1150.0 * v(0.03), 1320.0 * v(0.03))):
             ir = _bell_ir(fs, f, (1.0, 2.76, 5.40, 8.93), (0.08, 0.05, 0.03, 0.02), (1.0, 0.6, 0.35, 0.2), 0.5)
             y += fftconvolve(g, ir)[:n]
+        return y
+    if name == "telephone_ringing":
+        g = np.zeros((2, n))
+        strikes = (np.arange(40) * n / 40).astype(int)  # 40 strikes/s, alternating between the gongs
+        g[0, strikes[0::2]], g[1, strikes[1::2]] = 1.0, 0.9
+        y = np.zeros(n)
+        for gong, f in zip(g, (1150.0 * v(0.03), 1320.0 * v(0.03))):
+            ir = _bell_ir(fs, f, (1.0, 2.76, 5.40, 8.93), (0.08, 0.05, 0.03, 0.02), (1.0, 0.6, 0.35, 0.2), 0.5)
+            full = fftconvolve(gong, ir)
+            y += full[:n]
+            y[: full.size - n] += full[n:]  # wrap the ringing tail around: the cycle loops seamlessly
         return y
     if name == "telephone_uk":
         gate = _gates(t, [(0.0, 0.4), (0.6, 1.0)], 0.004)

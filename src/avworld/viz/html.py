@@ -40,6 +40,14 @@ class HtmlReport:
         )
         self.parts.append(f'<div class="row">{figs}</div>')
 
+    def video(self, src: str, caption: str, width: int | None = None) -> None:
+        """An embedded video (with its sound track) from a path relative to the report."""
+        w = f' width="{int(width)}"' if width else ""
+        self.parts.append(
+            f'<figure><video controls preload="metadata" src="{html.escape(src)}"{w}></video>'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
+
     def table(self, header: list[str], rows: list[list]) -> None:
         head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)

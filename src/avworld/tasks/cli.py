@@ -1,0 +1,123 @@
+"""Commands of the navigation tasks: ``avworld episodes make`` and ``avworld eval``."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+
+class TaskCliError(ValueError):
+    """Bad command-line input for a task command."""
+
+
+def _rooms(text: str) -> tuple[int, int]:
+    try:
+        lo, hi = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO,HI room counts, e.g. 2,4; got {text!r}") from None
+    return lo, hi
+
+
+def add_commands(sub) -> None:
+    """Add ``episodes`` and ``eval`` to the ``avworld`` sub-command parsers."""
+    episodes = sub.add_parser("episodes", help="AudioGoal episode datasets")
+    esub = episodes.add_subparsers(dest="episodes_command", required=True)
+    make = esub.add_parser("make", help="sample AudioGoal episodes over a scene split and write them as JSON lines")
+    make.add_argument("--split", default="train", choices=["train", "val", "test"], help="scene split (default train)")
+    make.add_argument("--scenes", type=int, default=10, help="number of procedural houses in the split (default 10)")
+    make.add_argument("--per-scene", type=int, default=10, help="episodes per house (default 10)")
+    make.add_argument("--rooms", type=_rooms, default=(2, 4), help="LO,HI rooms per house (default 2,4)")
+    make.add_argument("--preset", default="soundspaces2", help="motion preset the optimal actions are planned for")
+    make.add_argument("--min-geodesic", type=float, default=2.0, help="minimum start-goal geodesic distance (m)")
+    make.add_argument("--sound", default="telephone_ringing", help="sound type of the goal (default telephone_ringing)")
+    make.add_argument("--seed", type=int, default=0, help="sampling seed (same seed, same file)")
+    make.add_argument("--out", required=True, help="output .jsonl file")
+    make.set_defaults(func=_cmd_episodes_make)
+
+    ev = sub.add_parser("eval", help="run a baseline agent over AudioGoal episodes; print and save the metrics")
+    ev.add_argument("--agent", action="append", required=True,
+                    help="random, forward, oracle or heuristic (repeatable)")
+    ev.add_argument("--episodes", required=True, help="episode file from `avworld episodes make`")
+    ev.add_argument("--num", type=int, default=None, help="evaluate only the first NUM episodes")
+    ev.add_argument("--observations", default="audiovisual", help="audiovisual, audio or vision")
+    ev.add_argument("--preset", default="soundspaces2", help="simulator preset (must match the episodes)")
+    ev.add_argument("--size", type=int, default=128, help="image size in pixels (default 128)")
+    ev.add_argument("--seed", type=int, default=0, help="seed of the agents and the env")
+    ev.add_argument("--out", default=None, help="directory for metrics.json and episodes.csv")
+    ev.set_defaults(func=_cmd_eval)
+
+
+def _cmd_episodes_make(args) -> int:
+    from dataclasses import replace
+
+    from rich.progress import Progress
+
+    from avworld.sim.config import PRESETS
+    from avworld.tasks.episodes import EpisodeConfig, make_episodes, save_episodes, split_scenes
+
+    if args.preset not in PRESETS:
+        raise TaskCliError(f"unknown preset {args.preset!r}; choose one of {sorted(PRESETS)}")
+    if args.per_scene < 1:
+        raise TaskCliError(f"--per-scene must be >= 1, got {args.per_scene}")
+    p = PRESETS[args.preset]
+    cfg = replace(EpisodeConfig(), forward_step_m=p["forward_step_m"], turn_deg=p["turn_deg"],
+                  min_geodesic_m=args.min_geodesic, sound=args.sound)
+    scenes = split_scenes(args.split, args.scenes, args.rooms)
+    with Progress() as progress:
+        task = progress.add_task(f"episodes ({args.split})", total=len(scenes))
+        eps = make_episodes(scenes, args.per_scene, cfg, seed=args.seed, progress=lambda _: progress.advance(task))
+    path = save_episodes(args.out, eps, cfg, split=args.split,
+                         extra={"seed": args.seed, "scenes": scenes, "preset": args.preset})
+    print(f"{len(eps)} episodes in {len(scenes)} {args.split} houses written to {path}")
+    return 0
+
+
+def _cmd_eval(args) -> int:
+    import gymnasium as gym
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    import avworld.tasks  # noqa: F401
+    from avworld.eval.nav_metrics import aggregate, format_table
+    from avworld.eval.nav_runner import evaluate
+    from avworld.tasks.baselines import make_agent
+
+    env = gym.make("avworld/AudioGoal-v0", episodes=args.episodes, observations=args.observations,
+                   preset=args.preset, width=args.size, height=args.size, seed=args.seed)
+    n = len(env.unwrapped.episodes) if args.num is None else min(args.num, len(env.unwrapped.episodes))
+    if n < 1:
+        raise TaskCliError(f"{args.episodes} has no episodes to evaluate")
+    per_agent, results = {}, {}
+    with Progress() as progress:
+        for name in args.agent:
+            agent = make_agent(name, seed=args.seed)
+            if name == "heuristic" and "audio" not in env.unwrapped.config.obs_keys:
+                raise TaskCliError("the heuristic agent listens: use --observations audiovisual or audio")
+            task = progress.add_task(name, total=n)
+            per_agent[name] = evaluate(env, agent, n, seed=args.seed,
+                                       progress=lambda *_, t=task: progress.advance(t))
+            results[name] = aggregate(per_agent[name])
+    header, rows = format_table(results)
+    table = Table(title=f"AudioGoal, {n} episodes of {args.episodes} (mean ± 95% CI)")
+    for h in header:
+        table.add_column(h)
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps({"episodes": str(args.episodes), "num_episodes": n,
+                                                      "aggregate": results, "per_episode": per_agent}, indent=2))
+        with open(out / "episodes.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            keys = ["episode_id", "success", "spl", "soft_spl", "distance_to_goal", "na", "sna"]
+            w.writerow(["agent", *keys])
+            for name, per in per_agent.items():
+                for m in per:
+                    w.writerow([name, *(m[k] for k in keys)])
+        print(f"metrics written to {out / 'metrics.json'} and {out / 'episodes.csv'}")
+    return 0
