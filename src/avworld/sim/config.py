@@ -39,7 +39,7 @@ class SimConfig:
     camera: CameraConfig = field(default_factory=CameraConfig)
     agent_radius_m: float = 0.1
     nav_resolution_m: float = 0.05
-    outputs: tuple[str, ...] = ("rgb", "depth")
+    outputs: tuple[str, ...] = ("rgb", "depth")  # () renders nothing (audio-only use)
     spectrogram: bool = True
     hrtf: str = "kemar"
     noise_snr_db: float | None = None

@@ -141,7 +141,7 @@ class Simulator:
     def _observe(self, collided: bool) -> dict:
         cfg, world = self.config, self.world
         x, y, yaw = self.pose
-        obs = dict(world.renderer.render(self.pose, outputs=cfg.outputs))
+        obs = dict(world.renderer.render(self.pose, outputs=cfg.outputs)) if cfg.outputs else {}  # () = audio only
         n = cfg.step_samples
         t0 = self.step_index * n
         ear = world.ear_position(x, y)

@@ -84,7 +84,7 @@ class AudioGoalConfig:
     def sim_config(self) -> SimConfig:
         outputs = tuple(k for k in ("rgb", "depth") if k in OBSERVATION_SETS[self.observations])
         return SimConfig.preset(self.preset, camera=CameraConfig(width=self.width, height=self.height),
-                                outputs=outputs or ("depth",), spectrogram="spectrogram" in self.obs_keys,
+                                outputs=outputs, spectrogram="spectrogram" in self.obs_keys,
                                 hrtf=self.hrtf, seed=self.seed)
 
     def episode_config(self) -> EpisodeConfig:
