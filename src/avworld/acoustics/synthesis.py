@@ -33,16 +33,22 @@ def _next_pow2(n: int) -> int:
 
 @lru_cache(maxsize=8)
 def _noise_bank(sample_rate_hz: int, n_samples: int, seed: int = 12345) -> np.ndarray:
-    """(2, 7, n_samples) float32 unit-variance band noises (two independent sets)."""
+    """(2, 7, n_samples) float32 band parts of two independent unit-variance white noises.
+
+    Band b keeps its share of the white noise's power (its share of the spectrum), so a
+    band gain g_b and a band energy E_b mean the same thing for the tail as for the image
+    sources, whose band filters act on a flat spectrum: energy sum_b E_b * share_b.
+    (Normalizing each band to unit variance instead would count the tail 1 / share_b
+    times too loud in band b, about 7x overall.)
+    """
     rng = np.random.default_rng(seed)
     masks = band_split_masks(n_samples, sample_rate_hz)
     out = np.empty((2, 7, n_samples), np.float32)
     for ear in range(2):
-        spec = np.fft.rfft(rng.standard_normal(n_samples))
+        white = rng.standard_normal(n_samples)
+        spec = np.fft.rfft(white / white.std())
         for b in range(7):
-            x = np.fft.irfft(spec * masks[b], n_samples)
-            std = x.std()
-            out[ear, b] = x / std if std > 0 else 0.0
+            out[ear, b] = np.fft.irfft(spec * masks[b], n_samples)
     return out
 
 
