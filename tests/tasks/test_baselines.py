@@ -36,7 +36,7 @@ def test_heuristic_beats_random(test_split_episodes):
     env = AudioGoalEnv(episodes=eps, observations="audio", width=16, height=16, step_limit=200)
     heur = aggregate(evaluate(env, make_agent("heuristic"), len(eps)))
     rand = aggregate(evaluate(env, make_agent("random", seed=1), len(eps)))
-    assert heur["soft_spl"]["mean"] > rand["soft_spl"]["mean"] + 0.02
+    assert heur["soft_spl"]["mean"] > rand["soft_spl"]["mean"] + 0.04
     assert heur["success"]["mean"] >= rand["success"]["mean"]
 
 
@@ -48,12 +48,12 @@ def test_heuristic_reads_interaural_cues():
             turn_deg = 10.0
 
     agent.reset(_Env)
-    loud_left = np.stack([np.full(4000, 0.05), np.full(4000, 0.02)]).astype(np.float32)
+    loud_left = np.stack([np.full(4000, 0.012), np.full(4000, 0.006)]).astype(np.float32)  # -40 dB, ILD 6 dB
     assert agent.act({"audio": loud_left}, {}) == 2  # TURN_LEFT
     agent.reset(_Env)
     assert agent.act({"audio": loud_left[::-1].copy()}, {}) == 3  # TURN_RIGHT
     agent.reset(_Env)
-    ahead = np.full((2, 4000), 0.02, np.float32)
+    ahead = np.full((2, 4000), 0.01, np.float32)
     assert agent.act({"audio": ahead}, {}) == 1  # MOVE_FORWARD
     agent.reset(_Env)
     assert agent.act({"audio": np.full((2, 4000), 0.2, np.float32)}, {}) == 0  # loud: STOP

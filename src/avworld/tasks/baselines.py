@@ -76,7 +76,7 @@ class AudioHeuristicAgent:
 
     name = "heuristic"
 
-    def __init__(self, ild_db: float = 2.0, steer_db: float = -34.0, near_db: float = -26.0, back_steps: int = 3,
+    def __init__(self, ild_db: float = 3.0, steer_db: float = -44.0, near_db: float = -35.0, back_steps: int = 3,
                  seed: int = 0) -> None:
         self.ild_db, self.steer_db, self.near_db, self.back_steps = ild_db, steer_db, near_db, back_steps
         self.rng = np.random.default_rng(seed)
