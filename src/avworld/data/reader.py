@@ -1,0 +1,170 @@
+"""Reading a built AVW dataset without torch: trajectories, frames, audio, poses.
+
+:class:`AVWDataset` indexes the trajectories of a split from the manifest alone and
+opens shard files lazily, once per process: the handles are dropped when the object is
+pickled (e.g. into DataLoader workers) and reopened in the new process, so it is safe
+with ``fork`` and ``spawn`` workers.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from avworld.data.errors import CorruptShardError, DataError
+from avworld.data.manifest import config_of, load_manifest, require_complete
+from avworld.data.plan import SPLITS
+from avworld.data.shards import verify_shard_file
+from avworld.data.storage import decode_audio, open_shard
+
+#: Small per-frame arrays, loaded whole per shard on first use.
+SMALL_FIELDS = ("action", "pose", "reward", "geodesic_m", "success", "collided")
+VERIFY_MODES = ("none", "size", "checksum")
+
+
+@dataclass(frozen=True)
+class TrajectoryRef:
+    """Where trajectory ``index`` of scene ``scene_index`` lives: ``shard`` (position in
+    :attr:`AVWDataset.shards`), frames ``start : start + length`` of that shard."""
+
+    shard: int
+    shard_id: str
+    split: str
+    scene_index: int
+    index: int
+    start: int
+    length: int
+    pattern: str
+
+
+class AVWDataset:
+    """The trajectories of one split (``split=None``: all) of the dataset at ``root``.
+
+    ``verify``: ``size`` (default) checks every shard's file size against the manifest,
+    ``checksum`` also its SHA-256 (reads every byte), ``none`` nothing. A shard that fails
+    raises :class:`~avworld.data.errors.CorruptShardError` naming the file and the fix.
+    """
+
+    def __init__(self, root: str | Path, split: str | None = None, verify: str = "size",
+                 allow_incomplete: bool = False) -> None:
+        if split is not None and split not in SPLITS:
+            raise DataError(f"unknown split {split!r}; choose one of {SPLITS} (or None for all)")
+        if verify not in VERIFY_MODES:
+            raise DataError(f"unknown verify mode {verify!r}; choose one of {VERIFY_MODES}")
+        self.root = Path(root)
+        self.manifest = load_manifest(self.root)
+        if not allow_incomplete:
+            require_complete(self.manifest, self.root)
+        self.config = config_of(self.manifest)
+        self.split = split
+        self.step_s = float(self.manifest["sim_config"]["step_s"])
+        self.sample_rate_hz = int(self.manifest["sim_config"]["sample_rate_hz"])
+        self.shards = [s for s in self.manifest["shards"]
+                       if s.get("status") == "done" and (split is None or s["split"] == split)]
+        for rec in self.shards:
+            path = self.root / rec["path"]
+            if verify == "checksum":
+                verify_shard_file(path, rec)
+            elif verify == "size":
+                if not path.exists():
+                    raise CorruptShardError(f"shard {path} is missing; rerun `avworld data make` with the same "
+                                            "--out to rebuild it")
+                if path.stat().st_size != rec["bytes"]:
+                    raise CorruptShardError(f"shard {path} has {path.stat().st_size} bytes, the manifest says "
+                                            f"{rec['bytes']} (truncated or modified); delete it and rerun "
+                                            "`avworld data make` with the same --out to rebuild it")
+        self.trajectories = [
+            TrajectoryRef(k, rec["id"], rec["split"], rec["scene_index"], t["index"], t["start"], t["length"],
+                          t["pattern"])
+            for k, rec in enumerate(self.shards) for t in rec["table"]
+        ]
+        self._files: dict[int, object] = {}
+        self._small: dict[int, dict[str, np.ndarray]] = {}
+        self._pid = os.getpid()
+
+    # ------------------------------------------------------------------ files
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_files"] = {}
+        return state
+
+    def _file(self, shard: int):
+        if self._pid != os.getpid():  # a forked worker: never share HDF5 handles across processes
+            self._files, self._pid = {}, os.getpid()
+        f = self._files.get(shard)
+        if f is None:
+            f = self._files[shard] = open_shard(self.root / self.shards[shard]["path"])
+        return f
+
+    def close(self) -> None:
+        for f in self._files.values():
+            try:
+                f.close()
+            except Exception:  # noqa: BLE001 - closing a handle of a dead file
+                pass
+        self._files = {}
+
+    def _read(self, shard: int, name: str, sel):
+        try:
+            return self._file(shard)[name][sel]
+        except (OSError, KeyError) as exc:
+            path = self.root / self.shards[shard]["path"]
+            raise CorruptShardError(f"shard {path}: cannot read {name!r} ({exc}); delete it and rerun "
+                                    "`avworld data make` with the same --out to rebuild it") from None
+
+    # ------------------------------------------------------------------ access
+    def __len__(self) -> int:
+        return len(self.trajectories)
+
+    @property
+    def num_frames(self) -> int:
+        return sum(t.length for t in self.trajectories)
+
+    def small(self, i: int) -> dict[str, np.ndarray]:
+        """``action``, ``pose``, ``reward``, ``geodesic_m``, ``success``, ``collided`` of trajectory ``i``."""
+        ref = self.trajectories[i]
+        arrays = self._small.get(ref.shard)
+        if arrays is None:
+            arrays = self._small[ref.shard] = {k: self._read(ref.shard, k, slice(None)) for k in SMALL_FIELDS}
+        return {k: v[ref.start:ref.start + ref.length] for k, v in arrays.items()}
+
+    def frames(self, i: int, name: str, sel) -> np.ndarray:
+        """Frames ``sel`` (a slice, or increasing indices, within the trajectory) of ``rgb``,
+        ``depth`` (float32 metres) or ``audio`` (float32, decoded) of trajectory ``i``."""
+        ref = self.trajectories[i]
+        if isinstance(sel, slice):
+            a, b, step = sel.indices(ref.length)
+            idx = slice(ref.start + a, ref.start + b, step)
+        else:
+            idx = ref.start + np.asarray(sel, dtype=np.int64)
+        if name == "depth" and not self.config.trajectory.depth:
+            raise DataError("this dataset has no depth; build it with TrajectoryConfig(depth=True) (--depth)")
+        data = self._read(ref.shard, name, idx)
+        if name == "audio":
+            t = self.config.trajectory
+            return decode_audio(data, t.audio_format, t.audio_full_scale)
+        if name == "depth":
+            return data.astype(np.float32)
+        return data
+
+    def trajectory(self, i: int, fields=("rgb", "audio")) -> dict[str, np.ndarray]:
+        """All frames of trajectory ``i``: the small arrays plus the requested frame ``fields``."""
+        out = self.small(i)
+        for name in fields:
+            out[name] = self.frames(i, name, slice(None))
+        return out
+
+    def info(self, i: int) -> dict:
+        """Per-trajectory metadata: scene, source, pattern, start pose, goal, seeds."""
+        ref = self.trajectories[i]
+        rec = self.shards[ref.shard]
+        k = [t["index"] for t in rec["table"]].index(ref.index)
+        meta = {name: self._read(ref.shard, f"traj/{name}", k) for name in
+                ("start_pose", "goal_xy", "start_offset_s", "reset_seed", "attempts", "level_dbfs")}
+        meta = {n: (v.tolist() if isinstance(v, np.ndarray) else v.item()) for n, v in meta.items()}
+        return {"scene": rec["scene"], "scene_index": ref.scene_index, "split": ref.split, "shard": ref.shard_id,
+                "traj_index": ref.index, "pattern": ref.pattern, "frames": ref.length,
+                "source_position": rec["source_position"], **meta}

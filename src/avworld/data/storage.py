@@ -1,0 +1,182 @@
+"""The HDF5 shard format: layout, audio scaling, writing and safe opening.
+
+A shard holds the trajectories of one scene, frames of all trajectories concatenated::
+
+    attrs     format="avworld-avw-shard", version, shard_id, split, scene, scene_index,
+              scene_hash, source_position (3,), sound, sample_rate_hz, step_s,
+              audio_format, audio_full_scale, config (JSON), num_trajectories,
+              num_frames, complete (set last)
+    rgb       (F, H, W, 3) uint8          one chunk per frame, gzip
+    depth     (F, H, W)    float16        metres (only with TrajectoryConfig.depth)
+    audio     (F, 2, n)    float16|int16  binaural, channel 0 = left; see decode_audio
+    action    (F,) uint8   pose (F, 3) float64 (x, y, yaw_rad)   reward (F,) float32
+    geodesic_m (F,) float64   success (F,) bool   collided (F,) bool
+    traj/start, traj/length, traj/index, traj/pattern, traj/start_pose (N, 3),
+    traj/goal_xy (N, 2), traj/start_offset_s, traj/reset_seed, traj/attempts, traj/level_dbfs
+
+Trajectory ``k`` owns frames ``traj/start[k] : traj/start[k] + traj/length[k]``.
+Audio scaling: ``float16`` stores the simulator's float32 samples as they are;
+``int16`` stores ``round(clip(x / audio_full_scale, -1, 1) * 32767)``. Files are
+written without timestamps, so the same content gives the same bytes (and checksum).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from avworld.data.config import INT16_MAX, TrajectoryConfig
+from avworld.data.errors import CorruptShardError
+
+SHARD_FORMAT = "avworld-avw-shard"
+SHARD_VERSION = 1
+FRAME_FIELDS = ("rgb", "depth", "audio", "action", "pose", "reward", "geodesic_m", "success", "collided")
+TRAJ_FIELDS = ("start", "length", "index", "pattern", "start_pose", "goal_xy", "start_offset_s", "reset_seed",
+               "attempts", "level_dbfs")
+#: Small per-frame arrays (written whole when the shard is finished) and their stored dtypes.
+SMALL_DTYPES = {"action": np.uint8, "pose": np.float64, "reward": np.float32, "geodesic_m": np.float64,
+                "success": bool, "collided": bool}
+_REBUILD = "delete it and rerun `avworld data make` with the same --out to rebuild it"
+
+
+def encode_audio(x: np.ndarray, audio_format: str, full_scale: float = 1.0) -> np.ndarray:
+    """Float audio -> the stored dtype (see module docstring)."""
+    x = np.asarray(x, dtype=np.float32)
+    if audio_format == "float16":
+        return x.astype(np.float16)
+    if audio_format == "int16":
+        return np.round(np.clip(x / np.float32(full_scale), -1.0, 1.0) * INT16_MAX).astype(np.int16)
+    raise ValueError(f"unknown audio format {audio_format!r}")
+
+
+def decode_audio(stored: np.ndarray, audio_format: str, full_scale: float = 1.0) -> np.ndarray:
+    """Stored audio -> float32 samples."""
+    if audio_format == "float16":
+        return np.asarray(stored, dtype=np.float32)
+    if audio_format == "int16":
+        return np.asarray(stored, dtype=np.float32) * np.float32(full_scale / INT16_MAX)
+    raise ValueError(f"unknown audio format {audio_format!r}")
+
+
+def quantize_audio(x: np.ndarray, config: TrajectoryConfig) -> np.ndarray:
+    """What reading back a stored recording returns: ``decode(encode(x))``."""
+    return decode_audio(encode_audio(x, config.audio_format, config.audio_full_scale), config.audio_format,
+                        config.audio_full_scale)
+
+
+def file_sha256(path: str | Path, block: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def open_shard(path: str | Path):
+    """Open a finished shard read-only; a missing, unreadable or unfinished file raises
+    :class:`CorruptShardError` naming the file and the fix."""
+    import h5py
+
+    path = Path(path)
+    if not path.exists():
+        raise CorruptShardError(f"shard {path} is missing; rerun `avworld data make` with the same --out to build it")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise CorruptShardError(f"shard {path} cannot be read as HDF5 ({exc}); {_REBUILD}") from None
+    try:
+        ok = f.attrs.get("format") == SHARD_FORMAT and bool(f.attrs.get("complete", False))
+    except (OSError, KeyError) as exc:
+        f.close()
+        raise CorruptShardError(f"shard {path} has unreadable attributes ({exc}); {_REBUILD}") from None
+    if not ok:
+        f.close()
+        raise CorruptShardError(f"{path} is not a complete AVW shard (format/complete attributes); {_REBUILD}")
+    return f
+
+
+class ShardWriter:
+    """Appends recorded trajectories to a new HDF5 file, then finalizes it (see module docstring)."""
+
+    def __init__(self, path: str | Path, config: TrajectoryConfig, attrs: dict, step_samples: int) -> None:
+        import h5py
+
+        self.path = Path(path)
+        self.config = config
+        self.f = h5py.File(self.path, "w", libver=("earliest", "v110"))
+        s, n = config.image_size, step_samples
+        comp = {"compression": "gzip", "compression_opts": config.compression_level} if config.compression_level else {}
+        audio_dtype = np.float16 if config.audio_format == "float16" else np.int16
+        shapes = {"rgb": ((s, s, 3), np.uint8), "audio": ((2, n), audio_dtype)}
+        if config.depth:
+            shapes["depth"] = ((s, s), np.float16)
+        # frame arrays grow per trajectory, one chunk per frame (random access by the loaders)
+        self.dsets = {
+            name: self.f.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
+                                        chunks=(1, *shape), track_times=False, **comp)
+            for name, (shape, dtype) in shapes.items()
+        }
+        for k, v in attrs.items():
+            self.f.attrs[k] = v
+        self.small: dict[str, list[np.ndarray]] = {k: [] for k in SMALL_DTYPES}
+        self.traj: dict[str, list] = {k: [] for k in TRAJ_FIELDS}
+        self.num_frames = 0
+        self.clipped_samples = 0
+
+    def append(self, rec: dict[str, np.ndarray], meta: dict) -> None:
+        """Add one trajectory: ``rec`` from :func:`~avworld.data.rollout.record_trajectory`,
+        ``meta`` with the per-trajectory fields of :data:`TRAJ_FIELDS` (but start/length)."""
+        cfg = self.config
+        T = len(rec["action"])
+        arrays = {"rgb": rec["rgb"], "audio": encode_audio(rec["audio"], cfg.audio_format, cfg.audio_full_scale)}
+        if cfg.audio_format == "int16":
+            self.clipped_samples += int(np.count_nonzero(np.abs(rec["audio"]) > cfg.audio_full_scale))
+        if cfg.depth:
+            arrays["depth"] = rec["depth"].astype(np.float16)
+        a, b = self.num_frames, self.num_frames + T
+        for name, d in self.dsets.items():
+            d.resize(b, axis=0)
+            d[a:b] = arrays[name]
+        for k, dt in SMALL_DTYPES.items():
+            self.small[k].append(np.asarray(rec[k], dtype=dt))
+        self.traj["start"].append(a)
+        self.traj["length"].append(T)
+        for k in TRAJ_FIELDS[2:]:
+            self.traj[k].append(meta[k])
+        self.num_frames = b
+
+    def finish(self) -> None:
+        """Write the trajectory table, mark the file complete and close it."""
+        dtypes = {"start": np.int64, "length": np.int32, "index": np.int32, "pattern": np.uint8,
+                  "start_pose": np.float64, "goal_xy": np.float64, "start_offset_s": np.float64,
+                  "reset_seed": np.uint32, "attempts": np.int32, "level_dbfs": np.float32}
+        for k, dt in dtypes.items():
+            self.f.create_dataset(f"traj/{k}", data=np.asarray(self.traj[k], dtype=dt), track_times=False)
+        for k, dt in SMALL_DTYPES.items():
+            data = np.concatenate(self.small[k]) if self.small[k] else np.zeros(0, dt)
+            self.f.create_dataset(k, data=data, track_times=False)
+        self.f.attrs["num_trajectories"] = len(self.traj["start"])
+        self.f.attrs["num_frames"] = self.num_frames
+        self.f.attrs["complete"] = True
+        self.f.close()
+
+    def close(self) -> None:
+        if self.f.id.valid:
+            self.f.close()
+
+
+def shard_attrs(f) -> dict:
+    """The shard's attributes as plain Python values (``config`` parsed from JSON)."""
+    out = {}
+    for k, v in f.attrs.items():
+        if isinstance(v, np.ndarray):
+            v = v.tolist()
+        elif isinstance(v, np.generic):
+            v = v.item()
+        out[k] = v
+    if isinstance(out.get("config"), str):
+        out["config"] = json.loads(out["config"])
+    return out
