@@ -64,3 +64,14 @@ def test_engine_and_cache_pickle():
     assert len(clone) == 1
     r = clone.get((1.0, 1.0, 1.5), (2.0, 3.0, 1.5))  # the clone's engine simulates (Embree rebuilt)
     assert clone.simulations == 2 and r.gain.shape[1] == 7
+
+
+def test_cached_result_depends_on_the_key_alone():
+    """Whichever position of a 1 cm cell is asked for first, the cell's RIR is the same bytes."""
+    src = (1.0, 1.0, 1.5)
+    first, second = (3.0032, 2.0, 1.5), (2.9968, 2.0, 1.5)  # same cell, 6.4 mm apart
+    a, b = RIRCache(_engine()), RIRCache(_engine())
+    ra, rb = a.get(src, first), b.get(src, second)
+    assert a.key(src, first) == b.key(src, second)
+    assert mono_rir(ra).tobytes() == mono_rir(rb).tobytes()
+    assert np.array_equal(ra.listener, rb.listener)

@@ -54,7 +54,12 @@ class RIRCache:
         if srir is not None:
             self.disk_hits += 1
         else:
-            srir = self.engine.spatial_rir(source, listener)
+            # Simulate at the key's cell centres, not the exact positions: the result is then a
+            # function of the key alone, so outputs never depend on which position of a cell
+            # happened to be asked for first (same seed, same bytes, whatever ran before).
+            q = self.engine.config.position_quantum_m
+            k = np.asarray(key, dtype=float) * q
+            srir = self.engine.spatial_rir(k[:3], k[3:])
             self.simulations += 1
             if self.directory is not None:
                 self._save(key, srir)

@@ -44,12 +44,13 @@ class SharedWorld:
 
     def binaural(self, source, listener, yaw_rad: float) -> np.ndarray:
         """(2, L) binaural RIR; spatial RIRs and recent (pose, yaw) renders are cached."""
-        key = self.rirs.key(source, listener) + (round(float(yaw_rad), 4),)
+        yaw_q = round(float(yaw_rad), 4)  # render at the key's yaw: the result depends on the key alone
+        key = self.rirs.key(source, listener) + (yaw_q,)
         hit = self._binaural.get(key)
         if hit is not None:
             self._binaural.move_to_end(key)
             return hit
-        rir = binaural_rir(self.rirs.get(source, listener), self.hrtf, yaw_rad)
+        rir = binaural_rir(self.rirs.get(source, listener), self.hrtf, yaw_q)
         self._binaural[key] = rir
         if len(self._binaural) > self.config.binaural_cache_items:
             self._binaural.popitem(last=False)
