@@ -1,0 +1,133 @@
+"""Checkpoints of navigation agents: atomic writes, typed errors on corrupt or mismatched files.
+
+A checkpoint is a ``torch.save`` dict loadable with ``weights_only=True`` (tensors and plain
+Python values only)::
+
+    format "avworld-nav-ppo", version 1
+    agent "agsa" | "avnav", model_config {...}, obs_shapes {key: shape}, action_dim, continuous
+    model (state dict), and for resuming: optimizer, ppo_config, update, global_step,
+    trainer (per-rank RNG, rollout carry-over and env states)
+
+:func:`build_from_checkpoint` rebuilds the policy for evaluation or the demo.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+FORMAT, VERSION = "avworld-nav-ppo", 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupt, of another format, or of another architecture."""
+
+
+def save_checkpoint(path: str | Path, state: dict) -> Path:
+    """Write ``state`` (plus format and version) atomically: a crash never leaves a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"format": FORMAT, "version": VERSION, **state}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """The checkpoint dict at ``path``; :class:`CheckpointError` if it is missing, corrupt or foreign."""
+    path = Path(path)
+    if path.is_dir():
+        path = latest_checkpoint(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file; pass a .pt file written by `avworld train nav`")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds on corrupt data
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {str(exc)[:200]}); "
+                              "the file is corrupt or truncated: use an earlier checkpoint or retrain") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not an avworld navigation checkpoint (format {FORMAT!r} expected)")
+    if ckpt.get("version") != VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {ckpt.get('version')}, this avworld reads {VERSION}")
+    return ckpt
+
+
+def checkpoint_dir(out_dir: str | Path) -> Path:
+    return Path(out_dir) / "checkpoints"
+
+
+def latest_checkpoint(directory: str | Path) -> Path:
+    """The newest ``ckpt_*.pt`` in ``directory`` (a run directory or its ``checkpoints/``)."""
+    d = Path(directory)
+    if (d / "checkpoints").is_dir():
+        d = d / "checkpoints"
+    found = sorted(d.glob("ckpt_*.pt")) if d.is_dir() else []
+    if not found:
+        raise CheckpointError(f"{directory}: no checkpoints (ckpt_*.pt) to resume from; train without --resume")
+    return found[-1]
+
+
+def prune_checkpoints(directory: str | Path, keep: int) -> None:
+    """Delete all but the ``keep`` newest ``ckpt_*.pt``."""
+    found = sorted(Path(directory).glob("ckpt_*.pt"))
+    for p in found[:-keep] if keep > 0 else []:
+        p.unlink(missing_ok=True)
+
+
+def checkpoint_name(update: int) -> str:
+    return f"ckpt_{update:07d}.pt"
+
+
+def update_of(path: str | Path) -> int:
+    m = re.search(r"ckpt_(\d+)\.pt$", str(path))
+    return int(m.group(1)) if m else -1
+
+
+def policy_header(agent: str, policy) -> dict:
+    """What identifies an architecture: agent, config, observation shapes, action space."""
+    return {"agent": agent, "model_config": asdict(policy.config), "obs_shapes": {k: list(v) for k, v in
+            policy.obs_shapes.items()}, "action_dim": policy.action_dim, "continuous": policy.continuous}
+
+
+def check_architecture(ckpt: dict, header: dict, path: str | Path = "checkpoint") -> None:
+    """Raise :class:`CheckpointError` naming every difference between ``ckpt`` and ``header``."""
+    diffs = []
+    for key in ("agent", "action_dim", "continuous"):
+        if ckpt.get(key) != header[key]:
+            diffs.append(f"{key}: checkpoint {ckpt.get(key)!r}, here {header[key]!r}")
+    mine, theirs = header["model_config"], ckpt.get("model_config", {})
+    for k in sorted(set(mine) | set(theirs)):
+        a, b = theirs.get(k), mine.get(k)
+        if (list(a) if isinstance(a, (list, tuple)) else a) != (list(b) if isinstance(b, (list, tuple)) else b):
+            diffs.append(f"model_config.{k}: checkpoint {a!r}, here {b!r}")
+    ob_mine, ob_theirs = header["obs_shapes"], ckpt.get("obs_shapes", {})
+    for k in sorted(set(ob_mine) | set(ob_theirs)):
+        if list(ob_theirs.get(k, [])) != list(ob_mine.get(k, [])):
+            diffs.append(f"observation {k!r}: checkpoint {ob_theirs.get(k)}, here {ob_mine.get(k)}")
+    if diffs:
+        raise CheckpointError(f"{path} was trained with another architecture: " + "; ".join(diffs) +
+                              ". Use the same agent, preset and image size as the checkpoint (see its config.json)")
+
+
+def build_from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", **config_overrides):
+    """(policy in eval mode, checkpoint dict); ``config_overrides`` may change run-time switches such as
+    ``zero_visual`` (evaluate without vision) but not sizes."""
+    from avworld.models.nav import AGENTS, build_policy
+
+    ckpt = load_checkpoint(path, map_location)
+    agent = ckpt.get("agent")
+    if agent not in AGENTS:
+        raise CheckpointError(f"{path}: unknown agent {agent!r} in the checkpoint")
+    cfg_cls = AGENTS[agent][0]
+    try:
+        cfg = cfg_cls(**{**ckpt["model_config"], **config_overrides})
+        policy = build_policy(agent, {k: tuple(v) for k, v in ckpt["obs_shapes"].items()}, ckpt["action_dim"],
+                              ckpt["continuous"], cfg)
+        policy.load_state_dict(ckpt["model"])
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: the weights do not fit the recorded architecture ({str(exc)[:300]})") from None
+    return policy.to(map_location).eval(), ckpt

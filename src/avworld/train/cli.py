@@ -1,0 +1,137 @@
+"""``avworld train ...`` commands (no torch import at module level: ``avworld --help`` stays fast).
+
+    avworld train nav  --agent agsa|avnav --preset soundspaces|fast|tiny [--ablation NAME] [--out DIR]
+                       [--total-steps N] [--num-envs N] [--episodes FILE] [--resume] [--device cpu|cuda]
+    avworld train eval --checkpoint CKPT --episodes FILE [--num N] [--no-vision] [--deterministic] [--out DIR]
+    avworld train toy  [--agent avnav|agsa] [--total-steps N] [--out DIR]   trainer sanity check (seconds)
+
+Multi-GPU / multi-node: launch ``avworld train nav`` with ``torchrun`` (see docs/training.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from avworld.train.config import PRESETS, TrainConfigError
+
+AGENTS = ("agsa", "avnav")
+ABLATION_NAMES = ("audio-only", "static-fusion", "no-sam", "modality-dropout")
+
+
+def add_commands(sub) -> None:
+    """Add ``train`` (with ``nav``, ``eval`` and ``toy``) to the ``avworld`` sub-command parsers."""
+    train = sub.add_parser("train", help="train and evaluate learning agents (PPO / DD-PPO)")
+    tsub = train.add_subparsers(dest="train_command", required=True)
+
+    nav = tsub.add_parser("nav", help="train an AudioGoal navigation agent with recurrent PPO (DD-PPO under torchrun)",
+                          description="Presets: " + "; ".join(f"{k}: {v['doc']}" for k, v in PRESETS.items()))
+    nav.add_argument("--agent", choices=AGENTS, required=True, help="agsa (SAM + AGDF) or avnav (SoundSpaces)")
+    nav.add_argument("--preset", choices=sorted(PRESETS), default="soundspaces", help="default: soundspaces")
+    nav.add_argument("--ablation", action="append", default=[], choices=ABLATION_NAMES,
+                     help="repeatable: audio-only, static-fusion, no-sam (agsa), modality-dropout")
+    nav.add_argument("--out", default=None, help="run directory (default runs/train/AGENT-PRESET[-ABLATIONS])")
+    nav.add_argument("--total-steps", type=int, default=None, help="env steps over all processes")
+    nav.add_argument("--num-envs", type=int, default=None, help="envs per process")
+    nav.add_argument("--num-steps", type=int, default=None, help="rollout length per update")
+    nav.add_argument("--seed", type=int, default=None, help="training seed (default 0)")
+    nav.add_argument("--episodes", default=None, help="training episode file (default: sampled in train houses)")
+    nav.add_argument("--size", type=int, default=None, help="image size in pixels (default: the preset's)")
+    nav.add_argument("--visual", default=None, help="images the agent sees: depth (preset default), rgb or rgb,depth")
+    nav.add_argument("--sync", action="store_true", help="step the envs in this process (no AsyncVectorEnv)")
+    nav.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    nav.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if available)")
+    nav.add_argument("--no-tensorboard", action="store_true", help="CSV logs only")
+    nav.add_argument("--no-progress", action="store_true", help="no progress bar")
+    nav.set_defaults(func=_cmd_train_nav)
+
+    ev = tsub.add_parser("eval", help="evaluate a trained navigation checkpoint on AudioGoal episodes")
+    ev.add_argument("--checkpoint", required=True, help="ckpt_*.pt file or a run directory (its latest checkpoint)")
+    ev.add_argument("--episodes", required=True, help="episode file from `avworld episodes make`")
+    ev.add_argument("--num", type=int, default=None, help="evaluate only the first NUM episodes")
+    ev.add_argument("--no-vision", action="store_true", help="zero the images (audio-only evaluation)")
+    ev.add_argument("--deterministic", action="store_true", help="argmax actions instead of sampling")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--device", default=None)
+    ev.add_argument("--out", default=None, help="directory for metrics.json and episodes.csv")
+    ev.set_defaults(func=_cmd_train_eval)
+
+    toy = tsub.add_parser("toy", help="train on a tiny audio-goal grid world (checks the trainer in seconds)")
+    toy.add_argument("--agent", choices=AGENTS, default="avnav")
+    toy.add_argument("--total-steps", type=int, default=20000)
+    toy.add_argument("--seed", type=int, default=0)
+    toy.add_argument("--out", default=None, help="run directory for logs and checkpoints (default: none)")
+    toy.set_defaults(func=_cmd_train_toy)
+
+
+def _cmd_train_nav(args) -> int:
+    from avworld.train.nav import train_nav
+
+    ppo = {k: v for k, v in (("total_steps", args.total_steps), ("num_envs", args.num_envs),
+                             ("num_steps", args.num_steps), ("seed", args.seed)) if v is not None}
+    env = {"size": args.size} if args.size else {}
+    if args.episodes:
+        env["episodes"] = args.episodes
+    if args.sync:
+        env["asynchronous"] = False
+    model = {}
+    if args.visual:
+        keys = tuple(k.strip() for k in args.visual.split(",") if k.strip())
+        if not set(keys) <= {"rgb", "depth"}:
+            raise TrainConfigError(f"--visual {args.visual!r}: use depth, rgb or rgb,depth")
+        model["visual_keys"] = keys
+    name = "-".join([args.agent, args.preset, *args.ablation])
+    out = Path(args.out or f"runs/train/{name}")
+    result = train_nav(args.agent, args.preset, out, tuple(args.ablation), ppo, env, model, resume=args.resume,
+                       device=args.device, progress=not args.no_progress, tensorboard=not args.no_tensorboard)
+    shown = {k: round(v, 4) for k, v in result.items() if k.startswith("episode/") or k == "update"}
+    if os.environ.get("RANK", "0") == "0":  # torchrun: every process returns here; one reports
+        print(f"training finished in {out}: {json.dumps(shown)}")
+    return 0
+
+
+def _cmd_train_eval(args) -> int:
+    import csv
+
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from avworld.eval.nav_metrics import format_table
+    from avworld.train.nav import evaluate_nav
+
+    with Progress() as progress:
+        task = progress.add_task("evaluating", total=args.num)
+        result = evaluate_nav(args.checkpoint, args.episodes, args.num, args.no_vision, args.deterministic,
+                              args.seed, args.device, progress=lambda *_: progress.advance(task))
+    label = f"{result['agent']}{' (no vision)' if args.no_vision else ''}"
+    header, rows = format_table({label: result["aggregate"]})
+    table = Table(title=f"{args.checkpoint} on {result['num_episodes']} episodes of {args.episodes} (mean ± 95% CI)")
+    for h in header:
+        table.add_column(h)
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+    if "omega" in result:
+        print(f"AGDF gate ω: mean {result['omega']['mean']:.3f}, std {result['omega']['std']:.3f}")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+        with open(out / "episodes.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            keys = ["episode_id", "success", "spl", "soft_spl", "distance_to_goal", "na", "sna"]
+            w.writerow(keys)
+            for m in result["per_episode"]:
+                w.writerow([m[k] for k in keys])
+        print(f"metrics written to {out / 'metrics.json'} and {out / 'episodes.csv'}")
+    return 0
+
+
+def _cmd_train_toy(args) -> int:
+    from avworld.train.toy import train_toy
+
+    result = train_toy(args.agent, args.total_steps, seed=args.seed, out_dir=args.out, progress=True)
+    print(json.dumps({k: round(v, 4) for k, v in result.items() if k.startswith("episode/")}))
+    return 0

@@ -1,0 +1,107 @@
+"""Checkpoints: bit-identical resume, logs without duplicates, clear errors for corrupt or foreign files."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from avworld.train.checkpoint import (  # noqa: E402
+    CheckpointError,
+    build_from_checkpoint,
+    latest_checkpoint,
+    load_checkpoint,
+)
+from avworld.train.toy import make_toy_trainer  # noqa: E402
+
+PPO = {"num_envs": 4, "num_steps": 16, "checkpoint_every": 1, "keep_checkpoints": 10}
+STEPS = 6 * 4 * 16  # six updates
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _params(policy) -> list:
+    return [p.detach().clone() for p in policy.parameters()]
+
+
+@pytest.mark.parametrize("agent", ["agsa"])
+def test_resume_continues_bit_identically(tmp_path, agent):
+    full = make_toy_trainer(agent, STEPS, seed=3, out_dir=tmp_path / "full", ppo=PPO, model={"modality_dropout": 0.3})
+    full.train()
+    want, want_opt = _params(full.policy), full.optimizer.state_dict()
+    ckpts = sorted((tmp_path / "full" / "checkpoints").glob("ckpt_*.pt"))
+    assert len(ckpts) == 6
+    pending = []
+    for k in (2, 3, 4):
+        run = tmp_path / f"resume{k}"
+        run.mkdir()
+        (run / "checkpoints").mkdir()
+        (run / "checkpoints" / ckpts[k - 1].name).write_bytes(ckpts[k - 1].read_bytes())
+        ckpt = load_checkpoint(latest_checkpoint(run))
+        pending.append(bool(ckpt["trainer"][0]["autoreset"].any()))
+        # a different seed: every weight and random stream must come from the checkpoint
+        tr = make_toy_trainer(agent, STEPS, seed=99, out_dir=run, ppo=PPO, model={"modality_dropout": 0.3})
+        assert tr.load_state_dict(ckpt) is True
+        assert tr.update == k and tr.global_step == k * 64
+        tr.train()
+        for a, b in zip(want, _params(tr.policy)):
+            assert torch.equal(a, b)
+        got_opt = tr.optimizer.state_dict()
+        for pid, st in want_opt["state"].items():
+            assert torch.equal(st["exp_avg_sq"], got_opt["state"][pid]["exp_avg_sq"])
+        rows = list(csv.DictReader(open(run / "metrics.csv")))
+        assert [int(r["update"]) for r in rows] == list(range(k + 1, 7))
+    assert any(pending)  # at least one checkpoint was taken with an autoreset step pending
+
+
+def test_resume_truncates_the_csv_to_the_checkpoint(tmp_path):
+    tr = make_toy_trainer("avnav", STEPS, out_dir=tmp_path, ppo=PPO)
+    tr.train()
+    ckpt = load_checkpoint(tmp_path / "checkpoints" / "ckpt_0000004.pt")
+    for p in sorted((tmp_path / "checkpoints").glob("ckpt_*.pt"))[4:]:
+        p.unlink()  # as if the run had died after update 4 had been logged further
+    tr2 = make_toy_trainer("avnav", STEPS, out_dir=tmp_path, ppo=PPO)
+    tr2.load_state_dict(ckpt)
+    tr2.train()
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert [int(r["update"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert {"episode/success", "loss/policy", "perf/steps_per_s", "lr"} <= set(rows[0])
+
+
+def test_corrupt_and_foreign_checkpoints_fail_clearly(tmp_path):
+    bad = tmp_path / "ckpt_0000001.pt"
+    bad.write_bytes(b"\x00not a checkpoint" * 10)
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(bad)
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not an avworld navigation checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_checkpoint(tmp_path / "missing.pt")
+    with pytest.raises(CheckpointError, match="no checkpoints"):
+        latest_checkpoint(tmp_path / "nowhere")
+
+
+def test_other_architecture_is_refused(tmp_path):
+    tr = make_toy_trainer("agsa", 128, out_dir=tmp_path, ppo={"num_envs": 2, "num_steps": 8})
+    tr.reset_envs()
+    path = tr.save()
+    other = make_toy_trainer("agsa", 128, ppo={"num_envs": 2, "num_steps": 8}, model={"hidden_size": 32})
+    with pytest.raises(CheckpointError, match="hidden_size: checkpoint 64, here 32"):
+        other.load_state_dict(load_checkpoint(path))
+    avnav = make_toy_trainer("avnav", 128, ppo={"num_envs": 2, "num_steps": 8})
+    with pytest.raises(CheckpointError, match="agent: checkpoint 'agsa', here 'avnav'"):
+        avnav.load_state_dict(load_checkpoint(path))
+    # the checkpoint alone rebuilds the policy, optionally without vision
+    policy, ckpt = build_from_checkpoint(path, zero_visual=True)
+    assert ckpt["agent"] == "agsa" and policy.config.zero_visual and not policy.training
+    for a, b in zip(tr.policy.parameters(), policy.parameters()):
+        assert torch.equal(a, b)

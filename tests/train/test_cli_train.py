@@ -1,0 +1,75 @@
+"""``avworld train nav / eval / toy`` end to end (tiny sizes, the real AudioGoal env)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from avworld.cli import main  # noqa: E402
+from avworld.tasks.episodes import EpisodeConfig, make_episodes, save_episodes, split_scenes  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def episode_file(tmp_path_factory):
+    eps = make_episodes(split_scenes("test", 1, rooms=(2, 2)), per_scene=4, config=EpisodeConfig(), seed=1)
+    return save_episodes(tmp_path_factory.mktemp("eps") / "test.jsonl", eps, EpisodeConfig(), split="test")
+
+
+def test_help_is_fast_and_lists_train_commands():
+    code = ("import sys, avworld.cli as c; p = c.build_parser(); "
+            "print('torch' in sys.modules); p.parse_args(['train', 'nav', '--agent', 'agsa'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_train_toy_command(tmp_path, capsys):
+    assert main(["train", "toy", "--agent", "agsa", "--total-steps", "512", "--out", str(tmp_path)]) == 0
+    assert "episode/success" in capsys.readouterr().out
+    assert list((tmp_path / "checkpoints").glob("ckpt_*.pt"))
+
+
+def test_train_nav_resume_and_eval(tmp_path, episode_file, capsys):
+    run = tmp_path / "run"
+    common = ["train", "nav", "--agent", "agsa", "--preset", "tiny", "--episodes", str(episode_file), "--out",
+              str(run), "--no-progress", "--no-tensorboard", "--num-steps", "16"]
+    assert main([*common, "--total-steps", "32", "--ablation", "modality-dropout"]) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["agent"] == "agsa" and cfg["model"]["modality_dropout"] == 0.5 and cfg["env"]["size"] == 32
+    assert main([*common, "--total-steps", "64", "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert "resuming" in out and "update 1" in out
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    assert [int(r["update"]) for r in rows] == [1, 2]
+    assert "rollout/omega_mean" in rows[0] and 0 < float(rows[0]["rollout/omega_mean"]) < 1
+    assert main(["train", "eval", "--checkpoint", str(run), "--episodes", str(episode_file), "--num", "2",
+                 "--no-vision", "--out", str(tmp_path / "eval")]) == 0
+    result = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert result["num_episodes"] == 2 and result["no_vision"] and result["agent"] == "agsa"
+    assert set(result["aggregate"]) >= {"success", "spl", "soft_spl", "sna"}
+    assert 0 < result["omega"]["mean"] < 1
+
+
+def test_train_nav_errors(tmp_path, capsys):
+    assert main(["train", "nav", "--agent", "avnav", "--preset", "tiny", "--ablation", "no-sam",
+                 "--out", str(tmp_path)]) == 2
+    assert "does not apply" in capsys.readouterr().err
+    assert main(["train", "nav", "--agent", "avnav", "--resume", "--out", str(tmp_path / "none")]) == 2
+    assert "no config.json to resume from" in capsys.readouterr().err
+    bad = tmp_path / "ckpt_0000001.pt"
+    bad.write_bytes(b"garbage")
+    assert main(["train", "eval", "--checkpoint", str(bad), "--episodes", "x.jsonl"]) == 2
+    assert "corrupt" in capsys.readouterr().err
