@@ -17,6 +17,7 @@ OPTION_SETS = [
     {},
     {"observations": "audio"},
     {"observations": "vision"},
+    {"observations": "audiodepth"},
     {"pointgoal": True},
     {"observations": "audio", "pointgoal": True},
 ]

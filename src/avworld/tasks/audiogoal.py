@@ -32,14 +32,15 @@ from avworld.tasks.episodes import (
 from avworld.vision.camera import CameraConfig
 
 OBSERVATION_SETS = {"audiovisual": ("rgb", "depth", "audio", "spectrogram"), "audio": ("audio", "spectrogram"),
-                    "vision": ("rgb", "depth")}
+                    "vision": ("rgb", "depth"), "audiodepth": ("depth", "audio", "spectrogram")}
 
 
 @dataclass(frozen=True)
 class AudioGoalConfig:
     """Options of :class:`AudioGoalEnv` (every field can be passed to ``gymnasium.make``).
 
-    ``observations`` picks the observation set (``audiovisual``, ``audio`` or ``vision``);
+    ``observations`` picks the observation set (``audiovisual``, ``audio``, ``vision``, or
+    ``audiodepth``: depth and sound without RGB, what SoundSpaces' AudioGoal agents see);
     ``pointgoal`` adds the GPS+compass goal vector (AudioPointGoal). Without an episode
     file, episodes are sampled on the fly in ``scenes`` (default: ``num_scenes`` houses of
     ``split`` with ``rooms`` rooms) with ``episode`` rules.

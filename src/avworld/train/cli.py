@@ -81,6 +81,8 @@ def _cmd_train_nav(args) -> int:
         if not set(keys) <= {"rgb", "depth"}:
             raise TrainConfigError(f"--visual {args.visual!r}: use depth, rgb or rgb,depth")
         model["visual_keys"] = keys
+        if "rgb" in keys:  # the presets' envs render depth only ("audiodepth")
+            env["observations"] = "audiovisual"
     name = "-".join([args.agent, args.preset, *args.ablation])
     out = Path(args.out or f"runs/train/{name}")
     result = train_nav(args.agent, args.preset, out, tuple(args.ablation), ppo, env, model, resume=args.resume,

@@ -87,19 +87,19 @@ PRESETS: dict[str, dict] = {
     "soundspaces": {
         "doc": "SoundSpaces' published AV-Nav setting: PPO clip 0.1, 4 epochs, 1 minibatch, lr 2.5e-4, entropy "
                "0.2, 150-step rollouts, 5 envs, 128x128 depth, GRU 512",
-        "ppo": {}, "env": {"size": 128}, "model": {"visual_keys": ("depth",)},
+        "ppo": {}, "env": {"size": 128, "observations": "audiodepth"}, "model": {"visual_keys": ("depth",)},
     },
     "fast": {
         "doc": "the soundspaces PPO sized for a 2-core machine: 64x64 depth, 8 envs (batched inference), 2 epochs, "
                "2 minibatches (the benchmark preset)",
-        "ppo": {"num_envs": 8, "epochs": 2, "num_minibatches": 2}, "env": {"size": 64},
+        "ppo": {"num_envs": 8, "epochs": 2, "num_minibatches": 2}, "env": {"size": 64, "observations": "audiodepth"},
         "model": {"visual_keys": ("depth",)},
     },
     "tiny": {
         "doc": "smoke tests: 32x32 depth, small networks (hidden 64), 2 envs x 32 steps",
         "ppo": {"num_envs": 2, "num_steps": 32, "total_steps": 1024, "entropy_coef": 0.01, "lr": 1e-3,
                 "clip_coef": 0.2, "checkpoint_every": 4, "num_minibatches": 2},
-        "env": {"size": 32, "num_scenes": 2, "step_limit": 100, "asynchronous": False},
+        "env": {"size": 32, "num_scenes": 2, "step_limit": 100, "asynchronous": False, "observations": "audiodepth"},
         "model": {"visual_keys": ("depth",), "hidden_size": 64, "visual_size": 64, "audio_size": 64,
                   "visual_channels": (8, 16, 16), "audio_channels": (8, 16, 16)},
     },
