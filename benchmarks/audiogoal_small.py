@@ -54,7 +54,8 @@ def learning_curves(out: Path) -> Path:
     from avworld.viz.plots import Series, line_plot
 
     panels = []
-    for key, label in (("episode/success", "success"), ("episode/spl", "SPL"), ("episode/return", "return")):
+    for key, label in ((("episode/success", "success"), ("episode/spl", "SPL"), ("episode/return", "return"),
+                        ("episode/length", "episode length"))):
         series = []
         for agent in AGENTS:
             path = out / agent / "metrics.csv"
