@@ -9,7 +9,9 @@ agent uses it) for RGB+depth, depth only and all outputs, plus a batched call; t
 directions prepared outside the timed loop), both the cheapest call (face ids only)
 and the one the renderer makes (``output=1``: face, distance, barycentrics). Rounds
 alternate between the variants and the best round is reported (median also saved).
-The process pins itself to one core and limits BLAS/OpenMP threads to 1.
+The process pins itself to one core and limits BLAS/OpenMP threads to 1; with
+``--threads k`` (default 2) and at least k allowed cores, one more variant renders RGB-D
+with ``Renderer(..., threads=k)`` on k cores (bit-identical images, see ``vision/render.py``).
 """
 
 from __future__ import annotations
@@ -126,14 +128,19 @@ def main(argv=None) -> dict:
     ap.add_argument("--batch", type=int, default=16, help="batch size of the batched variant")
     ap.add_argument("--cpu", type=int, default=None, help="core to pin to (default: first allowed core)")
     ap.add_argument("--no-pin", action="store_true", help="do not pin the process to one core")
+    ap.add_argument("--threads", type=int, default=2,
+                    help="also time RGB-D with this many renderer threads on as many cores (if allowed; 1 = skip)")
     ap.add_argument("--out", default="benchmarks/results/render.json", help="JSON output path ('' = none)")
     args = ap.parse_args(argv)
     if args.frames < 1 or args.rounds < 1 or args.batch < 1:
         ap.error("--frames, --rounds and --batch must be >= 1")
 
+    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    one_core = None
     if not args.no_pin and hasattr(os, "sched_setaffinity"):
         cpu = args.cpu if args.cpu is not None else min(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {cpu})
+        one_core = {cpu}
+        os.sched_setaffinity(0, one_core)
 
     scene, scene_desc = build_scene(args.rooms, args.seed)
     config = CameraConfig(width=args.width, height=args.height)
@@ -174,6 +181,22 @@ def main(argv=None) -> dict:
             renderer.render_batch(b, ("rgb", "depth"))
         return (time.perf_counter() - t) / len(poses)
 
+    threaded = None
+    if args.threads > 1 and len(allowed) >= args.threads:
+        # its worker threads start on first use and keep the affinity of that moment (k cores)
+        threaded = Renderer(scene, config, renderer.raycaster, threads=args.threads)
+        cores = set(([min(one_core)] if one_core else []) + [c for c in allowed if not one_core or c not in one_core])
+        cores = set(sorted(cores)[: args.threads])
+
+    def with_threads():
+        if one_core is not None:
+            os.sched_setaffinity(0, cores)
+        try:
+            return per_frame(lambda i: threaded.render(poses[i], ("rgb", "depth")))
+        finally:
+            if one_core is not None:
+                os.sched_setaffinity(0, one_core)
+
     variants = {
         "raw_embree_ids": lambda: per_frame(lambda i: emb.run(*rays[i])),
         "raw_embree_output1": lambda: per_frame(lambda i: emb.run(*rays[i], output=1)),
@@ -182,6 +205,8 @@ def main(argv=None) -> dict:
         "rgb_depth_semantic": lambda: per_frame(lambda i: renderer.render_batch(poses[i : i + 1])),
         f"rgb_depth_batch{args.batch}": batched,
     }
+    if threaded is not None:
+        variants[f"rgb_depth_{args.threads}threads_{args.threads}cores"] = with_threads
     for fn in variants.values():  # warm-up
         fn()
     times: dict[str, list[float]] = {k: [] for k in variants}

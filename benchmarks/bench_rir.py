@@ -15,7 +15,10 @@ fixed seed. For every pair:
 RT60 (T30) of both against Eyring (shoebox) and against each other is reported, plus
 the memory of a spatial RIR.
 
-    .venv/bin/python benchmarks/bench_rir.py [--pairs 10] [--out benchmarks/results/rir.json]
+    .venv/bin/python benchmarks/bench_rir.py [--pairs 10] [--rounds 3] [--out benchmarks/results/rir.json]
+
+Every pair is measured ``--rounds`` times, the rounds interleaving avworld and
+pyroomacoustics; a pair's time is its median over rounds, a room's time the mean over pairs.
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ def _pra_rir(pra, corners, absorption, scattering, s, m):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pairs", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3, help="repetitions per pair (its median is kept)")
     ap.add_argument("--absorption", type=float, default=0.2)
     ap.add_argument("--scattering", type=float, default=0.5)
     ap.add_argument("--out", default="benchmarks/results/rir.json")
@@ -93,34 +97,43 @@ def main() -> None:
     for name, corners in ROOMS.items():
         rng = np.random.default_rng(0)
         pairs = _pairs(corners, args.pairs, rng)
+        yaws = rng.uniform(-np.pi, np.pi, len(pairs))
         t0 = time.perf_counter()
         engine = AcousticEngine(extruded_room(corners, H, mat), cfg)
         engine.rc.embree  # noqa: B018 - build the BVH outside the timed loop
         t_setup = time.perf_counter() - t0
         binaural_rir(engine.spatial_rir(*pairs[0]), hrtf, 0.0)  # warm caches (HRTF spectra, noise bank)
-        engine._traces.clear()
-        cold, warm, yaw, pra_t, rt_ours, rt_pra, mem = [], [], [], [], [], [], []
-        for s, m in pairs:
-            t0 = time.perf_counter()
-            srir = engine.spatial_rir(s, m)
-            h2 = binaural_rir(srir, hrtf, float(rng.uniform(-np.pi, np.pi)))
-            cold.append(time.perf_counter() - t0)
-            mem.append(srir.nbytes)
-            t0 = time.perf_counter()
-            binaural_rir(engine.spatial_rir(s, m + np.array([0.1, 0.05, 0.0])), hrtf, 0.3)
-            warm.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            binaural_rir(srir, hrtf, 1.234)
-            yaw.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            hp = _pra_rir(pra, corners, args.absorption, args.scattering, s, m)
-            pra_t.append(time.perf_counter() - t0)
-            rt_ours.append(reverberation_time(mono_rir(srir), FS))
-            rt_pra.append(reverberation_time(hp, FS))
-            assert h2.shape[0] == 2
+        # per pair and round: cold, warm, new-yaw and pyroomacoustics times; rounds interleave the
+        # engines so that load from other processes hits both alike, and each pair keeps its median
+        times = np.zeros((args.rounds, len(pairs), 4))
+        rt_ours, rt_pra, mem = [], [], []
+        for r in range(args.rounds):
+            for i, (s, m) in enumerate(pairs):
+                engine._traces.clear()  # a new source: ray trace, image sources, tail, synthesis
+                engine._image_cache.clear()
+                t0 = time.perf_counter()
+                srir = engine.spatial_rir(s, m)
+                h2 = binaural_rir(srir, hrtf, float(yaws[i]))
+                times[r, i, 0] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                binaural_rir(engine.spatial_rir(s, m + np.array([0.1, 0.05, 0.0])), hrtf, 0.3)
+                times[r, i, 1] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                binaural_rir(srir, hrtf, 1.234)
+                times[r, i, 2] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                hp = _pra_rir(pra, corners, args.absorption, args.scattering, s, m)
+                times[r, i, 3] = time.perf_counter() - t0
+                assert h2.shape[0] == 2
+                if r == 0:
+                    mem.append(srir.nbytes)
+                    rt_ours.append(reverberation_time(mono_rir(srir), FS))
+                    rt_pra.append(reverberation_time(hp, FS))
+        cold, warm, yaw, pra_t = np.median(times, axis=0).T  # (pairs,) each
         row = {
             "room": name,
             "pairs": len(pairs),
+            "rounds": args.rounds,
             "engine_setup_ms": 1e3 * t_setup,
             "ours_cold_ms": 1e3 * float(np.mean(cold)),
             "ours_warm_ms": 1e3 * float(np.mean(warm)),

@@ -1,20 +1,26 @@
 """Benchmark: simulator steps per second (RGB-D 128x128 + binaural audio + spectrogram).
 
 One source (the looping telephone ring) in a 6-room furnished house, preset
-``soundspaces2`` (0.25 m, 10 deg, 0.25 s steps), one process pinned to one core:
+``soundspaces2`` (0.25 m, 10 deg, 0.25 s steps), one process, for each ``--threads`` value
+(``SimConfig.threads``) pinned to that many cores (1 thread: one core, as before):
 
-* warm: a 300-step random-action episode replayed, every RIR already cached;
+* warm: a 300-step random-action episode replayed, every RIR already cached (the episode
+  is run once untimed first in every round);
 * cold listener: every step at a new listener position (cache cleared each step; the
   static source's ray trace is reused, as in navigation);
 * cold source: the source also moves every step (new ray trace each step);
 * memory: process RSS with a warm cache of ``--cache-positions`` spatial RIRs.
 
-    .venv/bin/python benchmarks/bench_sim.py [--steps 300] [--cache-positions 10000]
+    .venv/bin/python benchmarks/bench_sim.py [--steps 300] [--cache-positions 10000] [--threads 1 2]
+        [--rounds 3]
+
+Each case is run ``--rounds`` times, alternating thread counts; the median is reported.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -22,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_info, pin_to_one_core, save_json  # noqa: E402
+from _common import machine_info, save_json  # noqa: E402
 from avworld.geometry.procedural import HouseConfig, generate_house  # noqa: E402
 from avworld.sim.config import SimConfig  # noqa: E402
 from avworld.sim.simulator import Simulator  # noqa: E402
@@ -37,19 +43,38 @@ def rss_mib() -> float:
     return float("nan")
 
 
+_ALLOWED = sorted(os.sched_getaffinity(0))
+
+
+def pin_cores(k: int) -> list[int]:
+    """Restrict this thread (and the threads it starts) to the first ``k`` cores the process
+    was allowed at start; returns them."""
+    cores = _ALLOWED[:k]
+    os.sched_setaffinity(0, set(cores))
+    return cores
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--cache-positions", type=int, default=10000)
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", default="benchmarks/results/sim.json")
     args = ap.parse_args()
-    pinned = pin_to_one_core()
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    allowed = _ALLOWED
+    threads = [t for t in args.threads if t <= len(allowed)]
     scene = generate_house(HouseConfig(num_rooms=6), seed=0)
-    cfg = SimConfig.preset("soundspaces2", binaural_cache_items=4 * args.steps)
+    sims = {}
     t0 = time.perf_counter()
-    sim = Simulator(scene, cfg)
-    setup_s = time.perf_counter() - t0
-    nav = sim.world.nav
+    for k in threads:
+        cfg = SimConfig.preset("soundspaces2", binaural_cache_items=4 * args.steps, threads=k)
+        sims[k] = Simulator(scene, cfg)
+    setup_s = (time.perf_counter() - t0) / len(threads)
+    sim0 = sims[threads[0]]
+    nav = sim0.world.nav
     rng = np.random.default_rng(0)
     src_xy = nav.sample_navigable(rng, 1)[0]
     source = SoundSourceSpec((float(src_xy[0]), float(src_xy[1]), 1.0), "telephone")
@@ -57,7 +82,7 @@ def main() -> None:
     pose = (float(start[0]), float(start[1]), 0.0)
     actions = rng.choice([1, 1, 2, 3], size=args.steps)
 
-    def episode(clear: str | None = None) -> float:
+    def episode(sim, clear: str | None = None) -> float:
         sim.reset(agent_pose=pose, sources=[source], seed=1)
         t = time.perf_counter()
         for a in actions:
@@ -71,12 +96,37 @@ def main() -> None:
             sim.step(int(a))
         return args.steps / (time.perf_counter() - t)
 
-    first = episode()
-    warm = max(episode(), episode())
-    cold_listener = episode("listener")
-    cold_source = episode("source")
-    obs = sim.observe()
+    first = {}
+    for k in threads:
+        pin_cores(k)
+        first[k] = episode(sims[k])
+    cases = {"warm": None, "cold_listener": "listener", "cold_source": "source"}
+    runs = {(k, c): [] for k in threads for c in cases}
+    observations = {}
+    for _ in range(args.rounds):
+        for k in threads:
+            pin_cores(k)
+            episode(sims[k])  # fill the caches again (the cold cases of the last round cleared them)
+            for c, clear in cases.items():
+                runs[(k, c)].append(episode(sims[k], clear))
+            observations[k] = sims[k].observe()
+    # the same episode gives the same bytes whatever the thread count
+    ref = observations[threads[0]]
+    identical = all(
+        all(np.array_equal(np.asarray(o[key]), np.asarray(ref[key])) for key in ref) for o in observations.values()
+    )
+    per_threads = {
+        str(k): {
+            "cores": k,
+            "first_episode_steps_per_s": first[k],
+            **{f"{c}_steps_per_s": float(np.median(runs[(k, c)])) for c in cases},
+            **{f"{c}_runs": runs[(k, c)] for c in cases},
+        }
+        for k in threads
+    }
     # memory with a warm cache of many positions
+    pin_cores(1)
+    sim = sims[threads[0]]
     rss0 = rss_mib()
     pts = nav.sample_navigable(np.random.default_rng(1), args.cache_positions)
     t = time.perf_counter()
@@ -85,15 +135,13 @@ def main() -> None:
     fill_s = time.perf_counter() - t
     result = {
         "benchmark": "simulator_steps",
-        "pinned_one_core": pinned,
         "machine": machine_info(),
+        "cores_allowed": len(allowed),
         "scene_faces": scene.num_faces,
         "setup_s": setup_s,
-        "first_episode_steps_per_s": first,
-        "warm_steps_per_s": warm,
-        "cold_listener_steps_per_s": cold_listener,
-        "cold_source_steps_per_s": cold_source,
-        "obs_shapes": {k: list(np.shape(v)) for k, v in obs.items()},
+        "threads": per_threads,
+        "identical_across_threads": identical,
+        "obs_shapes": {k: list(np.shape(v)) for k, v in ref.items()},
         "cache_positions": len(pts),
         "cache_fill_s": fill_s,
         "cache_mib": sim.world.rirs.nbytes / 2**20,
@@ -101,8 +149,10 @@ def main() -> None:
         "rss_mib_after_fill": rss_mib(),
     }
     for k, v in result.items():
-        if k not in ("machine", "obs_shapes"):
+        if k not in ("machine", "obs_shapes", "threads"):
             print(f"{k:>28}: {v}")
+    for k, v in per_threads.items():
+        print(f"threads={k}: " + ", ".join(f"{c} {v[f'{c}_steps_per_s']:.0f}" for c in cases) + " steps/s")
     print("saved", save_json(result, args.out))
 
 

@@ -165,3 +165,34 @@ def test_binaural_cache_does_not_leak_history_into_outputs():
     src, ear = np.array([1.0, 1.0, 1.5]), np.array([3.0, 2.0, 1.5])
     w1.binaural(src, ear, 0.30002)
     assert w1.binaural(src, ear, 0.29998).tobytes() == w2.binaural(src, ear, 0.29998).tobytes()
+
+
+def test_threads_give_identical_observations_and_pickle():
+    """The camera's rays split over threads (audio computed meanwhile): same bytes for any count."""
+    scene = box_room((6.0, 5.0, 2.8))
+    src = [SoundSourceSpec((1.5, 1.5, 1.2), "noise"), SoundSourceSpec((4.5, 3.5, 1.4), "tone")]
+    runs = {}
+    for threads in (1, 2, 3):
+        sim = Simulator(SharedWorld(scene, SimConfig(threads=threads, acoustics=AcousticConfig(max_rir_s=0.4))),
+                        sound_bank=ToyBank())
+        assert sim.world.renderer.threads == threads
+        obs = [sim.reset(agent_pose=(3.0, 2.5, 0.3), sources=src, seed=5)]
+        obs += [sim.step(a) for a in (Action.MOVE_FORWARD, Action.TURN_LEFT, (0.4, 0.6), Action.MOVE_FORWARD)]
+        runs[threads] = obs
+    for threads in (2, 3):
+        for a, b in zip(runs[1], runs[threads]):
+            assert a.keys() == b.keys()
+            for k in a:
+                assert np.asarray(a[k]).tobytes() == np.asarray(b[k]).tobytes(), (threads, k)
+    world = SharedWorld(scene, SimConfig(threads=2))
+    world.renderer.render((3.0, 2.5, 0.0))  # starts the worker pool, which must not travel
+    clone = pickle.loads(pickle.dumps(world))
+    pose = (3.0, 2.5, 0.0)
+    assert clone.renderer.render(pose)["rgb"].tobytes() == world.renderer.render(pose)["rgb"].tobytes()
+
+
+def test_threads_config_is_validated():
+    assert SimConfig().threads is None  # automatic
+    for bad in (0, -1, 2.5, True, 100):
+        with pytest.raises(SimConfigError, match="threads"):
+            SimConfig(threads=bad)

@@ -13,6 +13,8 @@ turn them into signals:
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from avworld.geometry.materials import NUM_BANDS, OCTAVE_BANDS_HZ
@@ -57,14 +59,28 @@ def _log_positions(freqs_hz: np.ndarray) -> np.ndarray:
     return np.log2(f / BANDS_HZ[0])
 
 
-def band_gain_response(gains: np.ndarray, n_fft: int, sample_rate_hz: int) -> np.ndarray:
-    """(..., 7) band amplitudes -> (..., n_fft//2+1) real zero-phase response."""
-    g = np.asarray(gains, dtype=np.float64)
+@lru_cache(maxsize=32)
+def _band_gain_weights(n_fft: int, sample_rate_hz: int) -> np.ndarray:
+    """(7, n_fft//2+1) weights of the band gains at every FFT bin (two non-zero per column)."""
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate_hz)
     pos = np.clip(_log_positions(freqs), 0.0, NUM_BANDS - 1)
     lo = np.minimum(np.floor(pos).astype(np.int64), NUM_BANDS - 2)
     frac = pos - lo
-    return g[..., lo] * (1.0 - frac) + g[..., lo + 1] * frac
+    w = np.zeros((NUM_BANDS, len(freqs)))
+    cols = np.arange(len(freqs))
+    w[lo, cols] = 1.0 - frac
+    w[lo + 1, cols] = frac
+    w.flags.writeable = False
+    return w
+
+
+def band_gain_response(gains: np.ndarray, n_fft: int, sample_rate_hz: int) -> np.ndarray:
+    """(..., 7) band amplitudes -> (..., n_fft//2+1) real zero-phase response.
+
+    Interpolated linearly in log-frequency between band centres (flat beyond the outer
+    centres): one small matrix product with cached weights.
+    """
+    return np.asarray(gains, dtype=np.float64) @ _band_gain_weights(int(n_fft), int(sample_rate_hz))
 
 
 def band_split_masks(n_fft: int, sample_rate_hz: int) -> np.ndarray:

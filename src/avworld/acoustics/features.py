@@ -77,7 +77,7 @@ def _check_audio(audio, n_fft: int, pad_mode: str) -> np.ndarray:
     if x.shape[1] < min_len:
         raise ValueError(f"audio has {x.shape[1]} samples; need at least {min_len} for n_fft={n_fft} ({pad_mode} pad)")
     x = x.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(x)):
+    if not np.isfinite(x.sum(dtype=np.float64)):  # (exact for float32 values: the sum cannot overflow)
         raise ValueError("audio contains NaN or inf")
     return x
 
@@ -100,14 +100,29 @@ def stft_magnitude(
     audio: np.ndarray, n_fft: int = 512, hop_length: int = 160, win_length: int = 400, pad_mode: str = "reflect"
 ) -> np.ndarray:
     """(C, n) -> (C, n_fft // 2 + 1, 1 + n // hop_length) float32 ``|STFT|`` (librosa framing, centred)."""
+    return _stft_magnitude_tf(audio, n_fft, hop_length, win_length, pad_mode).transpose(0, 2, 1)
+
+
+def _stft_magnitude_tf(audio, n_fft: int, hop_length: int, win_length: int, pad_mode: str) -> np.ndarray:
+    """(C, T, F) float32 ``|STFT|`` (frames first: the layout the FFT produces)."""
     _check_framing(n_fft, hop_length, win_length, pad_mode)
     x = _check_audio(audio, n_fft, pad_mode)
     pad = n_fft // 2
-    xp = np.pad(x, ((0, 0), (pad, pad)), mode=pad_mode)
-    t = num_frames(x.shape[1], hop_length)
-    frames = np.lib.stride_tricks.sliding_window_view(xp, n_fft, axis=1)[:, : (t - 1) * hop_length + 1 : hop_length]
+    c, n = x.shape
+    xp = np.empty((c, n + 2 * pad), np.float32)
+    xp[:, pad : pad + n] = x
+    if pad_mode == "reflect":  # (np.pad's reflect, without its generic machinery)
+        xp[:, :pad] = x[:, pad:0:-1]
+        xp[:, pad + n :] = x[:, n - 2 : n - 2 - pad : -1] if n - 2 - pad >= 0 else x[:, n - 2 :: -1][:, :pad]
+    else:
+        xp[:, :pad] = 0.0
+        xp[:, pad + n :] = 0.0
+    t = num_frames(n, hop_length)
+    frames = np.lib.stride_tricks.as_strided(
+        xp, shape=(c, t, n_fft), strides=(xp.strides[0], hop_length * xp.strides[1], xp.strides[1]), writeable=False
+    )
     spec = scipy.fft.rfft(frames * _window(n_fft, win_length), axis=-1)  # (C, T, F) complex64
-    return np.abs(spec).astype(np.float32).transpose(0, 2, 1)
+    return np.abs(spec)
 
 
 @lru_cache(maxsize=32)
@@ -130,9 +145,24 @@ def spectrogram(audio: np.ndarray, config: SpectrogramConfig = SpectrogramConfig
     bf, bt = config.pool
     if bf < 1 or bt < 1:
         raise ValueError(f"pool sizes must be >= 1, got {config.pool}")
-    mag = stft_magnitude(audio, config.n_fft, config.hop_length, config.win_length, config.pad_mode)
-    out = _pool_mean(mag, (bf, bt))
-    return np.log1p(out) if config.log1p else out
+    mag = _stft_magnitude_tf(audio, config.n_fft, config.hop_length, config.win_length, config.pad_mode)
+    c, t, f = mag.shape
+    # zero-pad to whole blocks, sum each block, divide by its size (skimage's block_reduce mean);
+    # plain reductions (a BLAS product this small can cost milliseconds with threaded BLAS)
+    fp, tp = -(-f // bf), -(-t // bt)
+    padded = np.zeros((c, tp * bt, fp * bf), np.float32)
+    padded[:, :t, :f] = mag
+    blocks = padded.reshape(c, tp * bt, fp, bf)
+    freq = blocks[..., 0].copy()
+    for i in range(1, bf):  # (adding strided slices beats a reduction over short axes)
+        freq += blocks[..., i]
+    frames = freq.reshape(c, tp, bt, fp)
+    out = frames[:, :, 0].copy()
+    for i in range(1, bt):
+        out += frames[:, :, i]
+    out = np.ascontiguousarray(out.transpose(0, 2, 1))  # (C, F', T')
+    out *= np.float32(1.0 / (bf * bt))
+    return np.log1p(out, out=out) if config.log1p else out
 
 
 def spectrogram_shape(num_samples: int, config: SpectrogramConfig = SpectrogramConfig()) -> tuple[int, int]:

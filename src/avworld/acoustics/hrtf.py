@@ -40,7 +40,7 @@ class HRTFError(ValueError):
 
 
 _GRID = 32  # cube-map cells per face side
-_CHECK_FIRST = 4  # candidate triangles tested for every query before the slower paths
+_CHECK_FIRST = 12  # candidate triangles tested for every query before the slower paths
 
 
 def _next_pow2(n: int) -> int:
@@ -120,15 +120,16 @@ class _Locator:
         major = a[rows, axis]
         u = q[rows, np.where(axis == 0, 1, 0)] / major
         v = q[rows, np.where(axis == 2, 1, 2)] / major
-        ci = np.clip(((u + 1.0) * (_GRID / 2)).astype(np.int64), 0, _GRID - 1)
-        cj = np.clip(((v + 1.0) * (_GRID / 2)).astype(np.int64), 0, _GRID - 1)
+        ci = np.minimum(np.maximum(((u + 1.0) * (_GRID / 2)).astype(np.int64), 0), _GRID - 1)
+        cj = np.minimum(np.maximum(((v + 1.0) * (_GRID / 2)).astype(np.int64), 0), _GRID - 1)
         face = 2 * axis + (q[rows, axis] < 0)
         return (face * _GRID + ci) * _GRID + cj
 
     @staticmethod
     def _first_match(inv: np.ndarray, cand: np.ndarray, q: np.ndarray):
         bary = np.einsum("nkij,nj->nki", inv[cand], q)  # (n, k, 3)
-        ok = bary.min(axis=2) >= -1e-10
+        # (a min over an axis of length 3 is slow in numpy; two elementwise minima are not)
+        ok = np.minimum(np.minimum(bary[..., 0], bary[..., 1]), bary[..., 2]) >= -1e-10
         first = ok.argmax(axis=1)
         rows = np.arange(len(q))
         return ok[rows, first], cand[rows, first], bary[rows, first]

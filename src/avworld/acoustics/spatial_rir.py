@@ -16,8 +16,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from avworld.acoustics.bands import SPEED_OF_SOUND_M_S, air_amplitude, check_sample_rate
-from avworld.acoustics.image_source import MAX_EXHAUSTIVE, count_sequences, image_source_arrivals
-from avworld.acoustics.raytrace import RayTrace, box_histogram, listener_histogram, trace_rays
+from avworld.acoustics.image_source import (
+    MAX_EXHAUSTIVE,
+    PlaneGraph,
+    SourceImages,
+    count_sequences,
+    image_source_arrivals,
+    source_images,
+)
+from avworld.acoustics.raytrace import RayTrace, TraceTables, box_histogram, listener_histogram, trace_rays
 from avworld.acoustics.surfaces import Planes, extract_planes
 from avworld.geometry.raycast import RayCaster
 from avworld.geometry.scene import Scene
@@ -37,7 +44,8 @@ class AcousticConfig:
 
     sample_rate_hz: int = 16000
     ism_order: int = 3
-    #: rays per source; None = auto from the scene's floor area (384 for a room, more for houses)
+    #: rays per source; None = auto: enough ray chords per histogram bin in the smallest room's
+    #: receiver box (128 for a 6 x 4 m room, ~1,000 for a 6-room house; see AcousticEngine._auto_rays)
     n_rays: int | None = None
     #: ray-traced part of the tail (s), later decay is extrapolated; None = auto from the scene's
     #: extent (long enough for sound to reach other rooms through doors)
@@ -115,6 +123,79 @@ def _seed_for(*parts) -> int:
     return int.from_bytes(h[:8], "little")
 
 
+class _RoomGrid:
+    """A room outline prepared for fast point queries and receiver boxes (see ``AcousticEngine._room_box``)."""
+
+    def __init__(self, room) -> None:
+        poly = np.asarray(room.polygon, dtype=float)
+        self.edges = [(float(a[0]), float(a[1]), float(b[0]), float(b[1])) for a, b in zip(poly, np.roll(poly, -1, 0))]
+        self.z = (float(room.floor_z), float(room.ceiling_z))
+        self.rectilinear = all(abs(x0 - x1) < 1e-9 or abs(y0 - y1) < 1e-9 for x0, y0, x1, y1 in self.edges)
+        self.boxes: dict[tuple[int, int], tuple | None] = {}
+        if self.rectilinear:
+            self.xs = np.unique(poly[:, 0])
+            self.ys = np.unique(poly[:, 1])
+            cx = 0.5 * (self.xs[1:] + self.xs[:-1])
+            cy = 0.5 * (self.ys[1:] + self.ys[:-1])
+            self.inside = np.array([[self.contains(a, b) for b in cy] for a in cx], bool)  # (nx, ny) cells
+
+    def contains(self, x: float, y: float) -> bool:
+        """Even-odd point-in-polygon test (plain floats: far cheaper than numpy for one point)."""
+        inside = False
+        for x0, y0, x1, y1 in self.edges:
+            if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
+                inside = not inside
+        return inside
+
+    def box_at(self, x: float, y: float):
+        if not self.rectilinear:
+            return None
+        i = int(np.clip(np.searchsorted(self.xs, x, side="right") - 1, 0, len(self.xs) - 2))
+        j = int(np.clip(np.searchsorted(self.ys, y, side="right") - 1, 0, len(self.ys) - 2))
+        if (i, j) not in self.boxes:
+            self.boxes[(i, j)] = self._largest_box(i, j)
+        return self.boxes[(i, j)]
+
+    def min_box_surface(self) -> float | None:
+        """Smallest surface (m^2) of the receiver boxes of this room (None: not rectilinear)."""
+        if not self.rectilinear:
+            return None
+        out = None
+        for i, j in zip(*np.nonzero(self.inside)):
+            box = self.box_at(0.5 * (self.xs[i] + self.xs[i + 1]), 0.5 * (self.ys[j] + self.ys[j + 1]))
+            if box is not None:
+                e = box[1] - box[0]
+                s = 2.0 * (e[0] * e[1] + e[0] * e[2] + e[1] * e[2])
+                out = s if out is None else min(out, s)
+        return out
+
+    def _largest_box(self, i: int, j: int):
+        inside = self.inside
+        if not inside[i, j]:
+            return None
+        nx, ny = inside.shape
+        xs, ys = self.xs, self.ys
+        best, box = -1.0, None
+        for i0 in range(i, -1, -1):
+            if not inside[i0, j]:
+                break
+            for i1 in range(i, nx):
+                if not inside[i1, j]:
+                    break
+                cols = inside[i0 : i1 + 1].all(axis=0)  # y cells fully inside across [i0, i1]
+                j0 = j
+                while j0 > 0 and cols[j0 - 1]:
+                    j0 -= 1
+                j1 = j
+                while j1 < ny - 1 and cols[j1 + 1]:
+                    j1 += 1
+                area = (xs[i1 + 1] - xs[i0]) * (ys[j1 + 1] - ys[j0])
+                if area > best + 1e-12:
+                    best = area
+                    box = (np.array([xs[i0], ys[j0], self.z[0]]), np.array([xs[i1 + 1], ys[j1 + 1], self.z[1]]))
+        return box
+
+
 class AcousticEngine:
     """Simulates spatial RIRs in one scene (picklable; Embree is rebuilt lazily)."""
 
@@ -134,57 +215,112 @@ class AcousticEngine:
         self.face_reflection = np.sqrt((1.0 - absorption[fm]) * (1.0 - scattering[fm]))
         self.face_transmission = 10.0 ** (-np.minimum(tl[fm], 200.0) / 20.0)
         self._traces: dict[tuple, RayTrace] = {}
+        self._image_cache: dict[tuple, tuple[RayTrace, SourceImages]] = {}
+        self._rooms: list[_RoomGrid] | None = None
+        self._tables = TraceTables.build(self.rc, self.planes, self.face_absorption, self.face_scattering_mean)
         extent = scene.bounds[1, :2] - scene.bounds[0, :2]
         cfg = self.config
         # a room needs a short trace to pin down its decay; a house needs sound to travel
         # through doors into other rooms: ~3 diagonals of path, and rays in proportion to area
-        self.n_rays = cfg.n_rays or int(np.clip(384 * np.prod(extent) / 40.0, 384, 4096))
+        self.n_rays = cfg.n_rays or self._auto_rays(extent)
         self.trace_s = cfg.trace_s or float(np.clip(3.0 * np.linalg.norm(extent) / cfg.speed_of_sound_m_s,
-                                                    0.08, min(0.3, cfg.max_rir_s)))
+                                                    0.06, min(0.3, cfg.max_rir_s)))
         # orders whose plane sequences are too many to enumerate are discovered by rays
         self._discovery_order = max(
             [k for k in range(1, self.config.ism_order + 1) if count_sequences(self.planes.count, k) > MAX_EXHAUSTIVE]
             or [0]
         )
+        self._graph = PlaneGraph.build(scene, self.planes, self.config.ism_order)
         lo, hi = scene.bounds
         self._bounds = (lo - 1e-6, hi + 1e-6)
 
+    #: ray chords per histogram bin wanted in a receiver box (sets the automatic ray count)
+    CHORDS_PER_BIN = 64
+
+    def _auto_rays(self, extent: np.ndarray) -> int:
+        """Rays per source when ``AcousticConfig.n_rays`` is None.
+
+        When every room is rectilinear the late field is received by boxes (see
+        :meth:`_room_box`). A ray ensemble of N rays lays N c dt metres of path per histogram
+        bin dt over the scene's air volume V, so a box of volume V_b and surface S_b (mean
+        chord 4 V_b / S_b) collects about N c dt S_b / (4 V) chords per bin: N is chosen to
+        give :attr:`CHORDS_PER_BIN` of them in the room box with the smallest surface, but
+        never more than the area rule below. Other scenes use a small sphere receiver, which
+        would need far more rays; they get 384 per 40 m^2 of floor plan (at least 384).
+        """
+        legacy = int(np.clip(384 * np.prod(extent) / 40.0, 384, 4096))
+        rooms = self.scene.rooms
+        if not rooms:
+            return legacy
+        self._rooms = [_RoomGrid(r) for r in rooms]
+        if not all(g.rectilinear for g in self._rooms):
+            return legacy
+        cfg = self.config
+        volume = sum(r.area_m2 * (r.ceiling_z - r.floor_z) for r in rooms)
+        surfaces = [g.min_box_surface() for g in self._rooms]
+        s_min = min((s for s in surfaces if s is not None), default=None)
+        if s_min is None or volume <= 0:
+            return legacy
+        per_ray = cfg.speed_of_sound_m_s * cfg.hist_bin_s * s_min / (4.0 * volume)
+        return int(np.clip(np.ceil(self.CHORDS_PER_BIN / per_ray), 128, legacy))
+
     # ----------------------------------------------------------------- checks
+    _PROBE_DIRS = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1],
+                            [0.6, 0.8, 0], [-0.8, 0.6, 0.0]], np.float32)
+
     def check_position(self, p, what: str) -> np.ndarray:
         """Raise :class:`PositionError` if ``p`` is outside the scene or inside a solid."""
-        p = np.asarray(p, dtype=float).reshape(-1)
-        if p.shape != (3,) or not np.all(np.isfinite(p)):
-            raise PositionError(f"{what} must be a finite (x, y, z) position, got {p.tolist()}")
+        return self._check_positions([(p, what)])[0]
+
+    def _check_positions(self, items) -> list[np.ndarray]:
+        """:meth:`check_position` for several ``(p, what)`` at once (one Embree call)."""
+        points = []
         lo, hi = self._bounds
-        if np.any(p < lo) or np.any(p > hi):
-            raise PositionError(
-                f"{what} {p.round(3).tolist()} is outside the scene bounds {lo.round(2).tolist()}.."
-                f"{hi.round(2).tolist()}; place it inside a room"
-            )
-        dirs = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1],
-                         [0.6, 0.8, 0], [-0.8, 0.6, 0.0]], float)
-        h = self.rc.cast(p[None], dirs)
-        back = h.hit & (np.einsum("ij,ij->i", h.normal, dirs) > 0)
-        if back.sum() >= 3:
-            raise PositionError(
-                f"{what} {p.round(3).tolist()} is inside a solid (a wall or furniture); move it into open space"
-            )
-        if (~h.hit).sum() >= 4:
-            raise PositionError(
-                f"{what} {p.round(3).tolist()} is not enclosed by the scene (rays escape in most directions); "
-                "place it inside a room"
-            )
-        return p
+        for p, what in items:
+            p = np.asarray(p, dtype=float).reshape(-1)
+            if p.shape != (3,) or not np.all(np.isfinite(p)):
+                raise PositionError(f"{what} must be a finite (x, y, z) position, got {p.tolist()}")
+            if np.any(p < lo) or np.any(p > hi):
+                raise PositionError(
+                    f"{what} {p.round(3).tolist()} is outside the scene bounds {lo.round(2).tolist()}.."
+                    f"{hi.round(2).tolist()}; place it inside a room"
+                )
+            points.append(p)
+        # 8 probe rays per point: from inside a solid most of them hit back faces; outside the
+        # scene most of them escape
+        dirs = self._PROBE_DIRS / np.linalg.norm(self._PROBE_DIRS, axis=1, keepdims=True)
+        k = len(points)
+        origins = np.repeat(np.asarray(points, np.float32), len(dirs), axis=0)
+        face = self.rc.embree.run(origins, np.ascontiguousarray(np.tile(dirs, (k, 1))), output=1)["primID"]
+        face = face.reshape(k, len(dirs))
+        hit = face >= 0
+        normals = self.rc.scene.face_normals[np.maximum(face, 0)]  # (k, 8, 3)
+        back = hit & (np.einsum("kij,ij->ki", normals, dirs) > 0)
+        for (p, what), nb, nm in zip(items, back.sum(axis=1), (~hit).sum(axis=1)):
+            p = np.asarray(p, dtype=float).reshape(-1)
+            if nb >= 3:
+                raise PositionError(
+                    f"{what} {p.round(3).tolist()} is inside a solid (a wall or furniture); move it into open space"
+                )
+            if nm >= 4:
+                raise PositionError(
+                    f"{what} {p.round(3).tolist()} is not enclosed by the scene (rays escape in most directions); "
+                    "place it inside a room"
+                )
+        return points
 
     def quantize(self, p) -> np.ndarray:
         q = self.config.position_quantum_m
         return np.round(np.asarray(p, dtype=float) / q) * q
 
     # ----------------------------------------------------------------- simulate
+    def _source_key(self, s: np.ndarray) -> tuple:
+        return tuple(np.round(s / self.config.position_quantum_m).astype(np.int64).tolist())
+
     def trace(self, source) -> RayTrace:
         """Ray trace from ``source`` (cached per quantized source position)."""
         s = self.quantize(source)
-        key = tuple(np.round(s / self.config.position_quantum_m).astype(np.int64).tolist())
+        key = self._source_key(s)
         tr = self._traces.get(key)
         if tr is None:
             cfg = self.config
@@ -192,22 +328,34 @@ class AcousticEngine:
             tr = trace_rays(
                 self.rc, self.planes, self.face_absorption, self.face_scattering_mean, s, self.n_rays,
                 self.trace_s * cfg.speed_of_sound_m_s, cfg.ism_order, rng, cfg.air_absorption,
-                discovery_order=self._discovery_order,
+                discovery_order=self._discovery_order, tables=self._tables,
             )
             if len(self._traces) >= 64:
                 self._traces.pop(next(iter(self._traces)))
             self._traces[key] = tr
         return tr
 
+    def _images(self, source: np.ndarray, tr: RayTrace) -> SourceImages:
+        """Image-source candidates of a (quantized) source, cached like its ray trace."""
+        key = self._source_key(source)
+        hit = self._image_cache.get(key)
+        if hit is not None and hit[0] is tr:
+            return hit[1]
+        imgs = source_images(self.planes, source, self.config.ism_order, tr.discovered, graph=self._graph)
+        if len(self._image_cache) >= 64:
+            self._image_cache.pop(next(iter(self._image_cache)))
+        self._image_cache[key] = (tr, imgs)
+        return imgs
+
     def spatial_rir(self, source, listener) -> SpatialRIR:
         """Simulate the spatial RIR from ``source`` to ``listener`` (both (x, y, z) metres)."""
         cfg = self.config
-        S = self.quantize(self.check_position(source, "source"))
-        L = self.quantize(self.check_position(listener, "listener"))
+        S, L = (self.quantize(p) for p in self._check_positions([(source, "source"), (listener, "listener")]))
         if np.linalg.norm(S - L) < 0.05:
             raise PositionError("source and listener coincide (< 5 cm apart); separate them")
         tr = self.trace(S)
-        arr = image_source_arrivals(self.scene, self.rc, self.planes, S, L, cfg.ism_order, tr.discovered)
+        arr = image_source_arrivals(self.scene, self.rc, self.planes, S, L, cfg.ism_order, tr.discovered,
+                                   graph=self._graph, images=self._images(S, tr))
         path = arr.path_m
         gain = np.broadcast_to(1.0 / (4.0 * np.pi * path)[:, None], (len(path), 7)).copy()
         if cfg.air_absorption:
@@ -236,16 +384,20 @@ class AcousticEngine:
         )
 
     def _room_box(self, listener: np.ndarray):
-        """(lo, hi) of the listener's room when it is an axis-aligned rectangle, else None."""
-        k = self.scene.room_at(listener[:2])
-        if k < 0:
-            return None
-        room = self.scene.rooms[k]
-        poly = room.polygon_array
-        lo, hi = poly.min(axis=0), poly.max(axis=0)
-        if len(poly) != 4 or not np.isclose(room.area_m2, np.prod(hi - lo), rtol=1e-6):
-            return None
-        return np.array([lo[0], lo[1], room.floor_z]), np.array([hi[0], hi[1], room.ceiling_z])
+        """(lo, hi) of the receiver box for the late field at ``listener``, or None (use a sphere).
+
+        The box is the largest axis-aligned rectangle inside the listener's room that contains
+        the listener (the room itself when it is a rectangle; one arm of an L-shaped room; one
+        side of two rooms joined by a doorway that share a polygon), times the room's height.
+        Rooms whose outline is not rectilinear get None.
+        """
+        if self._rooms is None:
+            self._rooms = [_RoomGrid(r) for r in self.scene.rooms]
+        x, y = float(listener[0]), float(listener[1])
+        for grid in self._rooms:
+            if grid.contains(x, y):
+                return grid.box_at(x, y)
+        return None
 
     def _tail(self, tr: RayTrace, listener: np.ndarray) -> np.ndarray:
         """Listener histogram over the traced time, extended by the ensemble decay."""
@@ -261,12 +413,16 @@ class AcousticEngine:
         n_total = int(np.ceil(cfg.max_rir_s / cfg.hist_bin_s))
         if n_total <= n_traced:
             return hist[:, :n_total]
-        # anchor: mean level over the last 30 % of the traced part, at its centre time
-        a0 = int(0.7 * n_traced)
-        anchor = hist[:, a0:].mean(axis=1)
-        t_anchor = 0.5 * (a0 + n_traced) * cfg.hist_bin_s
+        # anchor: the level at the end of the traced part, estimated from its second half with
+        # the decay rate taken out first (each bin brought forward to t_anchor, then averaged);
+        # a plain mean of a decaying stretch would overestimate it (by ~0.7 dB at absorption 0.5)
+        rate = tr.decay_per_m * c  # (7,) energy decay per second
+        a0 = n_traced // 2
+        t_anchor = n_traced * cfg.hist_bin_s
+        t_bins = (np.arange(a0, n_traced) + 0.5) * cfg.hist_bin_s
+        anchor = (hist[:, a0:] * np.exp(-rate[:, None] * (t_anchor - t_bins)[None, :])).mean(axis=1)
         t = (np.arange(n_traced, n_total) + 0.5) * cfg.hist_bin_s
-        ext = anchor[:, None] * np.exp(-tr.decay_per_m[:, None] * c * (t - t_anchor)[None, :])
+        ext = anchor[:, None] * np.exp(-rate[:, None] * (t - t_anchor)[None, :])
         out = np.concatenate([hist, ext], axis=1)
         # drop the part more than 80 dB below the tail's peak in every band
         peak = out.max()

@@ -38,15 +38,21 @@ expectation. A silent chunk (``P == 0``) gets no noise: silence stays exactly si
 Noise comes from a generator seeded by ``seed``; one ``(2, n)`` draw is made per chunk
 whatever the content, so the same seed gives bit-identical noise.
 
-Cost: one real FFT of the dry chunk, one complex multiply per ear and one inverse FFT
-per ear and source (FFT size ``n + L - 1`` rounded up to a fast length); the RIR's
-spectrum is computed once and reused for as long as the RIR is unchanged (an equality
-check against a private copy, so callers may reuse or mutate their arrays freely).
+Cost: one real FFT of the dry chunk (two while crossfading), one complex multiply per
+ear and one inverse FFT per ear and source (FFT size ``n + L - 1`` with ``L`` rounded up
+to a multiple of 1,024 samples, then up to a fast length, so that RIRs of similar length
+share a size); the RIR's spectrum is computed once and reused for as long as the RIR is
+unchanged (an equality check against a private copy, so callers may reuse or mutate their
+arrays freely). Callers that cache RIR spectra (the simulator keeps them beside its
+binaural RIRs) pass them in (``spectra``), and callers that know when a dry chunk repeats
+(a looping source) name it (``dry_keys``) so its spectra are reused; neither changes a
+single output sample. The reverberation carried into later chunks lives in a ring buffer.
 Silent dry chunks skip the FFTs. All arithmetic is float32.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -169,7 +175,10 @@ class BinauralStream:
         episode gets fresh noise, while the whole run stays determined by the constructor's seed).
         """
         self._carry[:] = 0.0
+        self._head = [0] * self.num_sources  # ring-buffer start of each source's carry
         self._rir: list[np.ndarray | None] = [None] * self.num_sources  # private copies
+        self._provider: list = [None] * self.num_sources  # spectrum providers of those RIRs
+        self._dry_cache = [OrderedDict() for _ in range(self.num_sources)]  # dry_keys -> chunk spectra
         self._spec: list[np.ndarray | None] = [None] * self.num_sources  # (2, nfft // 2 + 1) complex64
         self._nfft: list[int] = [0] * self.num_sources
         self._samples_rendered = 0
@@ -178,28 +187,43 @@ class BinauralStream:
 
     # ------------------------------------------------------------------ rendering
 
-    def step(self, dry_chunks: Sequence[np.ndarray], rirs: Sequence[np.ndarray]) -> np.ndarray:
+    def step(self, dry_chunks: Sequence[np.ndarray], rirs: Sequence[np.ndarray], spectra=None,
+             dry_keys=None) -> np.ndarray:
         """``(2, n)`` float32 audio heard during this chunk (all sources mixed, plus noise if configured)."""
-        return self.step_per_source(dry_chunks, rirs)[0]
+        return self.step_per_source(dry_chunks, rirs, spectra, dry_keys)[0]
 
     def step_per_source(
-        self, dry_chunks: Sequence[np.ndarray], rirs: Sequence[np.ndarray]
+        self, dry_chunks: Sequence[np.ndarray], rirs: Sequence[np.ndarray], spectra=None, dry_keys=None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Render one chunk.
 
         Args:
             dry_chunks: per source, ``(n,)`` dry samples of this chunk (``n = chunk_samples``).
             rirs: per source, ``(2, L)`` binaural RIR of this chunk (channel 0 = left ear), ``L <= max_rir_s``.
+            spectra: optional, per source, None or a callable ``nfft -> (2, nfft // 2 + 1)`` complex64
+                returning ``scipy.fft.rfft(rir, nfft)`` of that source's RIR, e.g. from a cache kept
+                beside the RIRs (the stream then transforms no RIR itself). FFT sizes come from
+                :meth:`fft_size`, so spectra cached per (RIR, size) are reused across steps.
+            dry_keys: optional, per source, None or a hashable naming the chunk's samples (e.g. its
+                position within a looping clip). The stream then keeps the chunk's spectra under
+                that key (up to :attr:`DRY_CACHE_ITEMS` per source) and reuses them when the key
+                returns with the same samples (checked), so a looping source costs no forward FFT
+                after its first loop.
 
         Returns:
             ``mix`` ``(2, n)`` float32 = ``per_source.sum(0)`` (+ microphone noise), and
             ``per_source`` ``(S, 2, n)`` float32, each source's clean binaural contribution.
         """
         dry, rir_list = self._validate(dry_chunks, rirs)
+        if spectra is not None and len(spectra) != self.num_sources:
+            raise StreamError(f"expected {self.num_sources} spectra (or None), one per source, got {len(spectra)}")
+        if dry_keys is not None and len(dry_keys) != self.num_sources:
+            raise StreamError(f"expected {self.num_sources} dry keys (or None), one per source, got {len(dry_keys)}")
         n = self.chunk_samples
         per_source = np.empty((self.num_sources, 2, n), np.float32)
         for s in range(self.num_sources):
-            per_source[s] = self._render_source(s, dry[s], rir_list[s])
+            per_source[s] = self._render_source(s, dry[s], rir_list[s], None if spectra is None else spectra[s],
+                                                None if dry_keys is None else dry_keys[s])
         mix = per_source.sum(axis=0, dtype=np.float32)
         if self.config.noise_snr_db is not None:
             noise = self._rng.standard_normal((2, n), dtype=np.float32)  # drawn even when unused: determinism
@@ -209,54 +233,89 @@ class BinauralStream:
         self._samples_rendered += n
         return mix, per_source
 
-    def _render_source(self, s: int, x: np.ndarray, h: np.ndarray) -> np.ndarray:
+    #: RIR lengths are rounded up to a multiple of this before choosing an FFT size, so that
+    #: the RIRs of nearby poses (similar lengths) share one size and its cached spectra
+    LENGTH_QUANTUM = 1024
+
+    def fft_size(self, rir_length: int) -> int:
+        """FFT size used to convolve a chunk with an RIR of ``rir_length`` samples."""
+        q = self.LENGTH_QUANTUM
+        return sfft.next_fast_len(self.chunk_samples + -(-int(rir_length) // q) * q - 1, real=True)
+
+    #: chunk spectra kept per source for ``dry_keys`` (a 6 s looping ring is 24 chunks of 0.25 s)
+    DRY_CACHE_ITEMS = 64
+
+    def _rir_spectrum(self, h: np.ndarray, provider, nfft: int) -> np.ndarray:
+        if provider is not None:
+            return provider(nfft)
+        return sfft.rfft(h, nfft, axis=-1)
+
+    def _dry_spectrum(self, s: int, x: np.ndarray, key, nfft: int, faded: bool) -> np.ndarray:
+        """``rfft(x, nfft)`` (``faded``: of ``x * fade``), cached under ``(key, nfft)`` when ``key`` is given."""
+        if key is None:
+            return sfft.rfft(x * self._fade if faded else x, nfft)
+        cache = self._dry_cache[s]
+        entry = cache.get((key, nfft))
+        if entry is None or not np.array_equal(entry[0], x):
+            entry = cache[(key, nfft)] = [x.copy(), None, None]
+            if len(cache) > self.DRY_CACHE_ITEMS:
+                cache.popitem(last=False)
+        else:
+            cache.move_to_end((key, nfft))
+        i = 2 if faded else 1
+        if entry[i] is None:
+            entry[i] = sfft.rfft(x * self._fade if faded else x, nfft)
+            entry[i].flags.writeable = False
+        return entry[i]
+
+    def _render_source(self, s: int, x: np.ndarray, h: np.ndarray, provider=None, key=None) -> np.ndarray:
         n = self.chunk_samples
-        carry = self._carry[s]  # (2, C) view
         prev = self._rir[s]
+        prev_provider = self._provider[s]
         changed = prev is not None and not (prev.shape == h.shape and np.array_equal(prev, h))
         if prev is None or changed:
             self._rir[s] = h.copy()
+            self._provider[s] = provider
 
         y = None  # (2, >= n + tail) linear convolution of this chunk
         tail = 0
         if x.any():
             if changed and not self._hard_switch:
                 tail = max(prev.shape[1], h.shape[1]) - 1
-                nfft = sfft.next_fast_len(n + tail, real=True)
-                old_spec = self._spectrum_of(prev, s, nfft)
-                new_spec = sfft.rfft(self._rir[s], nfft, axis=-1)
-                x_all = sfft.rfft(x, nfft)
-                x_new = sfft.rfft(x * self._fade, nfft)  # x * w; the old RIR gets x * (1 - w) = x_all - x_new
-                spec = (x_all - x_new) * old_spec + x_new * new_spec
+                nfft = max(self.fft_size(prev.shape[1]), self.fft_size(h.shape[1]))
+                old_spec = (self._spec[s] if self._spec[s] is not None and self._nfft[s] == nfft
+                            else self._rir_spectrum(prev, prev_provider, nfft))
+                new_spec = self._rir_spectrum(self._rir[s], provider, nfft)
+                x_new = self._dry_spectrum(s, x, key, nfft, faded=True)  # x * w
+                spec = (self._dry_spectrum(s, x, key, nfft, faded=False) - x_new) * old_spec  # x * (1 - w)
+                spec += x_new * new_spec
                 self._spec[s], self._nfft[s] = new_spec, nfft
             else:
                 tail = h.shape[1] - 1
                 if changed or self._spec[s] is None or self._nfft[s] < n + tail:
-                    nfft = sfft.next_fast_len(n + tail, real=True)
-                    self._spec[s], self._nfft[s] = sfft.rfft(self._rir[s], nfft, axis=-1), nfft
-                spec = sfft.rfft(x, self._nfft[s]) * self._spec[s]
+                    nfft = self.fft_size(h.shape[1])
+                    self._spec[s], self._nfft[s] = self._rir_spectrum(self._rir[s], self._provider[s], nfft), nfft
+                spec = self._dry_spectrum(s, x, key, self._nfft[s], faded=False) * self._spec[s]
             y = sfft.irfft(spec, self._nfft[s], axis=-1)
         elif changed:
             self._spec[s], self._nfft[s] = None, 0  # computed lazily when the source sounds again
 
         out = np.zeros((2, n), np.float32) if y is None else y[:, :n].astype(np.float32, copy=True)
+        # the carry is a ring buffer: logical sample j of the pending reverberation sits at
+        # physical index (head + j) % C (no memmove of the whole buffer every chunk)
+        carry = self._carry[s]  # (2, C) view
         c = carry.shape[1]
+        head = self._head[s]
         m = min(n, c)
-        out[:, :m] += carry[:, :m]
-        # advance the carry by one chunk, then add this chunk's tail
-        if c > n:
-            carry[:, : c - n] = carry[:, n:]
-            carry[:, c - n :] = 0.0
-        else:
-            carry[:] = 0.0
+        for lo, hi, off in _ring_slices(head, m, c):
+            out[:, off : off + hi - lo] += carry[:, lo:hi]
+            carry[:, lo:hi] = 0.0  # consumed
+        head = (head + n) % c
+        self._head[s] = head
         if y is not None and tail > 0:
-            carry[:, :tail] += y[:, n : n + tail]
+            for lo, hi, off in _ring_slices(head, tail, c):
+                carry[:, lo:hi] += y[:, n + off : n + off + hi - lo]
         return out
-
-    def _spectrum_of(self, h: np.ndarray, s: int, nfft: int) -> np.ndarray:
-        if self._spec[s] is not None and self._nfft[s] == nfft:
-            return self._spec[s]
-        return sfft.rfft(h, nfft, axis=-1)
 
     # ------------------------------------------------------------------ validation
 
@@ -292,12 +351,22 @@ class BinauralStream:
         return dry, out_rirs
 
 
+def _ring_slices(start: int, length: int, size: int):
+    """Physical ``(lo, hi, offset)`` slices of ``length`` logical samples from ``start`` in a ring of ``size``."""
+    first = min(length, size - start)
+    out = [(start, start + first, 0)]
+    if length > first:
+        out.append((0, length - first, first))
+    return out
+
+
 def _as_float32(a: np.ndarray, name: str) -> np.ndarray:
     arr = np.asarray(a)
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise StreamError(f"{name} must be real numbers, got dtype {arr.dtype}")
     arr = arr.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(arr)):
+    # a float64 sum of float32 values cannot overflow: it is finite iff every value is
+    if not np.isfinite(arr.sum(dtype=np.float64)):
         raise StreamError(f"{name} contains NaN or infinite values")
     return arr
 

@@ -52,14 +52,50 @@ def _noise_bank(sample_rate_hz: int, n_samples: int, seed: int = 12345) -> np.nd
     return out
 
 
+@lru_cache(maxsize=8)
+def _tail_noises(sample_rate_hz: int, n_samples: int) -> np.ndarray:
+    """(3, 7, n_samples) float32 band noises: the mono tail's, and the left and right ears'.
+
+    The ears get ``a n1 +- b n2`` with ``a = sqrt((1 + g) / 2)``, ``b = sqrt((1 - g) / 2)``:
+    unit power per band and interaural coherence ``g = |sinc(2 f d / c)|`` (diffuse field).
+    """
+    bank = _noise_bank(sample_rate_hz, n_samples)
+    gamma = np.abs(np.sinc(2.0 * BANDS_HZ * EAR_DISTANCE_M / 343.0)).astype(np.float32)[:, None]
+    a, b = np.sqrt((1 + gamma) / 2), np.sqrt((1 - gamma) / 2)
+    common, diff = a * bank[0], b * bank[1]
+    out = np.stack([bank[0], common + diff, common - diff]).astype(np.float32)
+    out.flags.writeable = False
+    return out
+
+
 def _envelope(srir: SpatialRIR, n: int) -> np.ndarray:
-    """(7, n) amplitude envelope per sample from the tail's energy-per-bin histogram."""
+    """(7, n) float32 amplitude envelope per sample from the tail's energy-per-bin histogram.
+
+    Linear interpolation between bin centres (the first bin's value before the first
+    centre; a ramp to zero over the half bin after the last one).
+    """
     fs = srir.sample_rate_hz
     bins = srir.tail.shape[1]
-    centres = (np.arange(bins) + 0.5) * srir.tail_bin_s * fs
-    amp = np.sqrt(np.maximum(srir.tail, 0.0) / (srir.tail_bin_s * fs))
-    t = np.arange(n)
-    return np.stack([np.interp(t, centres, amp[b], left=amp[b, 0], right=0.0) for b in range(7)])
+    spb = srir.tail_bin_s * fs  # samples per bin
+    amp = np.sqrt(np.maximum(srir.tail, 0.0) / np.float32(spb)).astype(np.float32)
+    m = int(round(spb))
+    if abs(spb - m) > 1e-9 or m < 2:
+        centres = (np.arange(bins) + 0.5) * spb
+        t = np.arange(n)
+        return np.stack([np.interp(t, centres, amp[b], left=amp[b, 0], right=0.0) for b in range(7)]).astype(
+            np.float32)
+    # bins are whole numbers of samples: interpolate block by block, blocks starting at the centres
+    h = (m + 1) // 2  # first sample at or after centre 0
+    k = max(0, -(-(n - h) // m))  # blocks needed to cover [h, n)
+    ampp = np.zeros((7, k + 1), np.float32)
+    ampp[:, : min(bins, k + 1)] = amp[:, : k + 1]
+    frac = ((np.arange(m) + (h - 0.5 * m)) / m).astype(np.float32)  # (m,) position between centres
+    env = np.empty((7, h + k * m), np.float32)
+    env[:, :h] = amp[:, :1]
+    body = env[:, h:].reshape(7, k, m)
+    np.multiply(ampp[:, :k, None], np.float32(1.0) - frac, out=body)
+    body += ampp[:, 1:, None] * frac
+    return env[:, :n]
 
 
 def render_tail(srir: SpatialRIR, n: int, binaural: bool) -> np.ndarray:
@@ -70,18 +106,13 @@ def render_tail(srir: SpatialRIR, n: int, binaural: bool) -> np.ndarray:
         return hit[2]
     fs = srir.sample_rate_hz
     bank_len = _next_pow2(max(n * 2, fs * 4))
-    bank = _noise_bank(fs, bank_len)
+    noises = _tail_noises(fs, bank_len)
     offset = int(srir.noise_seed % (bank_len - n))
-    env = _envelope(srir, n).astype(np.float32)
-    n1 = bank[0, :, offset : offset + n]
+    env = _envelope(srir, n)
     if not binaural:
-        out = (env * n1).sum(axis=0, keepdims=True)
+        out = np.einsum("bt,bt->t", env, noises[0, :, offset : offset + n])[None]
     else:
-        n2 = bank[1, :, offset : offset + n]
-        gamma = np.abs(np.sinc(2.0 * BANDS_HZ * EAR_DISTANCE_M / 343.0)).astype(np.float32)[:, None]
-        a, b = np.sqrt((1 + gamma) / 2), np.sqrt((1 - gamma) / 2)
-        common, diff = env * a * n1, env * b * n2
-        out = np.stack([(common + diff).sum(axis=0), (common - diff).sum(axis=0)])
+        out = np.stack([np.einsum("bt,bt->t", env, noises[c, :, offset : offset + n]) for c in (1, 2)])
     if len(_TAIL_CACHE) >= _TAIL_CACHE_SIZE:
         _TAIL_CACHE.pop(next(iter(_TAIL_CACHE)))
     _TAIL_CACHE[id(srir)] = (key, srir, out)
@@ -102,8 +133,7 @@ def _mono_blocks(srir: SpatialRIR, n_fft: int, shift: int) -> np.ndarray:
 def _add_blocks(out: np.ndarray, blocks: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Add (A, C, B) blocks into ``out`` (C, n) at ``starts`` (clipped to the output)."""
     n, width = out.shape[1], blocks.shape[2]
-    for a in range(len(starts)):  # ~10-300 slice adds beat a bincount over all samples
-        s0 = starts[a]
+    for a, s0 in enumerate(np.asarray(starts).tolist()):  # ~10-300 slice adds beat a bincount
         lo, hi = max(s0, 0), min(s0 + width, n)
         if hi > lo:
             out[:, lo:hi] += blocks[a, :, lo - s0 : hi - s0]
@@ -176,17 +206,22 @@ def binaural_rir(srir: SpatialRIR, hrtf, yaw_rad: float) -> np.ndarray:
     shift = 64
     onsets = hrtf.onsets
     idx, w = hrtf.lookup_weights(head_directions(srir.doa, yaw_rad))
-    aligned = hrtf.aligned_spectra(n_fft)
-    w32 = w.astype(np.float32)[:, :, None, None]
-    h = w32[:, 0] * aligned[idx[:, 0]] + w32[:, 1] * aligned[idx[:, 1]] + w32[:, 2] * aligned[idx[:, 2]]
+    aligned = hrtf.aligned_spectra(n_fft)  # (D, 2, F)
+    A, F = len(idx), n_fft // 2 + 1
+    # interpolated spectra: (A, 1, 3) weights @ (A, 3, 2 F) spectra of the 3 directions
+    h = np.matmul(w.astype(np.complex64)[:, None, :],
+                  np.take(aligned, idx.reshape(-1), axis=0).reshape(A, 3, 2 * F)).reshape(A, 2, F)
     delay = srir.delay_s * fs
     start = np.floor(delay)
     # per arrival and ear: fractional path delay + block offset + interpolated HRIR onset
     d = (delay - start)[:, None] + shift + np.einsum("ak,akc->ac", w, onsets[idx]) - onsets.min()
-    ang = (-2.0 * np.pi / n_fft * d[..., None]).astype(np.float32) * np.arange(n_fft // 2 + 1, dtype=np.float32)
+    ang = (-2.0 * np.pi / n_fft * d[..., None]).astype(np.float32) * np.arange(F, dtype=np.float32)
     phase = np.empty(ang.shape, np.complex64)
-    phase.real, phase.imag = np.cos(ang), np.sin(ang)
+    np.cos(ang, out=phase.real)
+    np.sin(ang, out=phase.imag)
+    h *= phase
+    h *= _band_response(srir, n_fft)
     # scipy.fft keeps complex64 -> float32 (numpy's FFT would promote to float64)
-    blocks = scipy.fft.irfft(_band_response(srir, n_fft) * h * phase, n_fft, axis=-1)
+    blocks = scipy.fft.irfft(h, n_fft, axis=-1)
     starts = start.astype(np.int64) - shift - _hrtf_onset(hrtf)
     return _add_blocks(render_tail(srir, n, binaural=True).copy(), blocks, starts)

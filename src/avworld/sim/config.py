@@ -49,6 +49,11 @@ class SimConfig:
     rir_cache_items: int = 10_000
     binaural_cache_items: int = 256
     seed: int = 0
+    #: threads per simulator step: the camera's rays are split between them and the step's audio
+    #: is computed while they render (results are identical for any count). None = automatic:
+    #: 1 in multiprocessing workers (one process per core already), else 2 if the process may
+    #: use 2 cores. Set 1 when running one simulator process per core by other means.
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         def bad(name: str, msg: str):
@@ -66,6 +71,11 @@ class SimConfig:
         for o in self.outputs:
             if o not in ("rgb", "depth", "semantic"):
                 bad("outputs", f"unknown output {o!r}; choose from rgb, depth, semantic")
+        if self.threads is not None and (
+            isinstance(self.threads, bool) or not isinstance(self.threads, int | np.integer)
+            or not 1 <= self.threads <= 64
+        ):
+            bad("threads", f"must be None (automatic) or an integer in 1..64, got {self.threads!r}")
 
     @property
     def step_samples(self) -> int:

@@ -10,6 +10,7 @@ t + d / c.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -47,6 +48,7 @@ class Simulator:
         self.pose = np.zeros(3)
         self.step_index = 0
         self._obs: dict | None = None
+        self._fields: dict[int, tuple] = {}
 
     # ------------------------------------------------------------------ setup
     @property
@@ -78,6 +80,7 @@ class Simulator:
             )
         self.sources = tuple(sources)
         self._signals = []
+        self._fields: dict[int, tuple] = {}
         for k, spec in enumerate(self.sources):
             if not isinstance(spec, SoundSourceSpec):
                 raise SourceError(f"source {k} must be a SoundSourceSpec, got {type(spec).__name__}")
@@ -141,28 +144,59 @@ class Simulator:
     def _observe(self, collided: bool) -> dict:
         cfg, world = self.config, self.world
         x, y, yaw = self.pose
-        obs = dict(world.renderer.render(self.pose, outputs=cfg.outputs)) if cfg.outputs else {}  # () = audio only
+        # the camera's rays are traced on the renderer's worker threads while this thread
+        # computes the audio, then it helps with what is left (identical results either way)
+        job = world.renderer.submit(self.pose, outputs=cfg.outputs, batched=False) if cfg.outputs else None
         n = cfg.step_samples
         t0 = self.step_index * n
         ear = world.ear_position(x, y)
         t_mid = (self.step_index + 0.5) * cfg.step_s
+        extra = {}
         if self.sources:
             positions = [s.position_at(t_mid) for s in self.sources]
             dry = [sig.read(t0, n) for sig in self._signals]
-            rirs = [world.binaural(p, ear, yaw) for p in positions]
-            mix, per_source = self._stream.step_per_source(dry, rirs)
-            obs["source_binaural"] = per_source
-            obs["source_dry"] = np.stack(dry)
-            obs["source_positions"] = np.stack(positions)
-            obs["geodesic_distance_m"] = np.array(
-                [world.nav.geodesic_field(world.nav.snap(p[:2])).distance_at(self.pose[:2]) for p in positions]
-            )
+            rirs, spectra = zip(*(world.binaural_with_spectrum(p, ear, yaw) for p in positions))
+            mix, per_source = self._stream.step_per_source(dry, rirs, spectra, [self._dry_key(k, t0, n)
+                                                                                for k in range(len(dry))])
+            extra["source_binaural"] = per_source
+            extra["source_dry"] = np.stack(dry)
+            extra["source_positions"] = np.stack(positions)
+            extra["geodesic_distance_m"] = np.array([self._geodesic(k, p) for k, p in enumerate(positions)])
         else:
             mix = np.zeros((2, n), np.float32)
+        spec = spectrogram(mix) if cfg.spectrogram else None
+        obs = dict(job.result()) if job is not None else {}  # () = audio only
+        obs.update(extra)
         obs["audio"] = mix
-        if cfg.spectrogram:
-            obs["spectrogram"] = spectrogram(mix)
+        if spec is not None:
+            obs["spectrogram"] = spec
         obs["pose"] = self.pose.copy()
         obs["time_s"] = self.step_index * cfg.step_s
         obs["collided"] = bool(collided)
         return obs
+
+    def _dry_key(self, k: int, t0: int, n: int):
+        """Where in its loop source ``k``'s chunk starts, when its loop is at most 64 chunks long (the
+        stream then reuses the chunk's spectra each time round); None otherwise."""
+        sig = self._signals[k]
+        first = t0 - sig.start_offset_samples
+        length = sig.num_samples
+        if not sig.loop or first < 0 or length // math.gcd(length, n) > 64:
+            return None
+        return first % length
+
+    def _geodesic(self, k: int, position: np.ndarray) -> float:
+        """Geodesic distance from the agent to source ``k``; the field is kept per source while
+        the source stays put, and distances per agent position (discrete moves revisit them)."""
+        nav = self.world.nav
+        cached = self._fields.get(k)
+        if cached is None or not np.array_equal(cached[0], position):
+            cached = self._fields[k] = (np.array(position, copy=True), nav.geodesic_field(nav.snap(position[:2])), {})
+        distances = cached[2]
+        key = (float(self.pose[0]), float(self.pose[1]))
+        d = distances.get(key)
+        if d is None:
+            if len(distances) >= 4096:
+                distances.pop(next(iter(distances)))
+            d = distances[key] = float(cached[1].distance_at(self.pose[:2]))
+        return d

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import numpy as np
+import scipy.fft as sfft
 
 from avworld.acoustics.cache import RIRCache
 from avworld.acoustics.hrtf import load_hrtf
@@ -32,11 +33,11 @@ class SharedWorld:
                       agent_height_m=cfg.camera.height_m),
             raycaster=self.raycaster,
         )
-        self.renderer = Renderer(scene, cfg.camera, self.raycaster)
+        self.renderer = Renderer(scene, cfg.camera, self.raycaster, threads=cfg.threads)
         self.engine = AcousticEngine(scene, cfg.acoustics, self.raycaster)
         self.rirs = RIRCache(self.engine, max_items=cfg.rir_cache_items)
         self.hrtf = load_hrtf(cfg.hrtf, cfg.sample_rate_hz)
-        self._binaural: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._binaural: OrderedDict[tuple, tuple[np.ndarray, _SpectrumCache]] = OrderedDict()
         self.ear_height_m = cfg.camera.height_m
 
     def ear_position(self, x: float, y: float) -> np.ndarray:
@@ -44,6 +45,11 @@ class SharedWorld:
 
     def binaural(self, source, listener, yaw_rad: float) -> np.ndarray:
         """(2, L) binaural RIR; spatial RIRs and recent (pose, yaw) renders are cached."""
+        return self.binaural_with_spectrum(source, listener, yaw_rad)[0]
+
+    def binaural_with_spectrum(self, source, listener, yaw_rad: float):
+        """(2, L) binaural RIR and a callable ``nfft -> rfft(rir, nfft)`` whose results are
+        cached with the RIR (for :meth:`BinauralStream.step_per_source`)."""
         yaw_q = round(float(yaw_rad), 4)  # render at the key's yaw: the result depends on the key alone
         key = self.rirs.key(source, listener) + (yaw_q,)
         hit = self._binaural.get(key)
@@ -51,7 +57,27 @@ class SharedWorld:
             self._binaural.move_to_end(key)
             return hit
         rir = binaural_rir(self.rirs.get(source, listener), self.hrtf, yaw_q)
-        self._binaural[key] = rir
+        entry = (rir, _SpectrumCache(rir))
+        self._binaural[key] = entry
         if len(self._binaural) > self.config.binaural_cache_items:
             self._binaural.popitem(last=False)
-        return rir
+        return entry
+
+
+class _SpectrumCache:
+    """Spectra of one binaural RIR per FFT size (most RIRs of a trajectory share one size)."""
+
+    __slots__ = ("rir", "spectra")
+
+    def __init__(self, rir: np.ndarray) -> None:
+        self.rir = rir
+        self.spectra: dict[int, np.ndarray] = {}
+
+    def __call__(self, nfft: int) -> np.ndarray:
+        spec = self.spectra.get(nfft)
+        if spec is None:
+            if len(self.spectra) >= 2:
+                self.spectra.pop(next(iter(self.spectra)))
+            spec = self.spectra[nfft] = sfft.rfft(self.rir, nfft, axis=-1)
+            spec.flags.writeable = False  # shared by every stream that uses this RIR
+        return spec

@@ -11,6 +11,14 @@ Shading is a handful of vectorized gathers from per-face tables built once per s
   ``|n . view|`` (per pixel), with a mild distance falloff; the product of the sRGB
   texture and the gamma-encoded light (power law 1/2.2) gives the output colour.
 
+Threads. ``Renderer(..., threads=k)`` splits a frame's rays into blocks of rows that
+``k`` threads (the caller and ``k - 1`` pool workers) claim one by one: Embree releases
+the GIL while it traces, and so do numpy's loops over a few thousand pixels. Every block
+is computed by the same code whichever thread takes it, so the images are bit-identical
+for any thread count. :meth:`Renderer.submit` starts a frame on the workers and returns
+at once; the caller can do other work (the simulator computes the step's audio) and then
+joins in on the remaining blocks with :meth:`RenderJob.result`.
+
 Outputs (see :meth:`Renderer.render_batch`): ``rgb`` uint8, ``depth`` float32
 planar (z) depth in metres along the optical axis like Habitat's depth sensor,
 ``semantic`` int16 ids from :data:`~avworld.geometry.semantics.SEMANTIC_CLASSES`
@@ -19,7 +27,10 @@ and, on request, ``instance`` int32 object ids (-1 for the building shell / miss
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,7 +86,11 @@ class Renderer:
         *,
         lighting: Lighting | None = None,
         texture_size: int = DEFAULT_TEXTURE_SIZE,
+        threads: int | None = 1,
     ) -> None:
+        self.threads = resolve_threads(threads)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
         self.scene = scene
         self.config = config if config is not None else CameraConfig()
         self.camera = Camera(self.config)
@@ -147,64 +162,117 @@ class Renderer:
     def render(self, pose, outputs=DEFAULT_OUTPUTS) -> dict[str, np.ndarray]:
         """Render one pose ``(x, y, yaw)``: ``rgb`` (H, W, 3) uint8, ``depth`` (H, W, 1)
         float32, ``semantic`` (H, W) int16 (and ``instance`` (H, W) int32 if asked)."""
-        p = as_poses(pose)
-        if len(p) != 1:
-            raise CameraError(f"render() takes one pose (3,), got {len(p)}; use render_batch()")
-        return {k: v[0] for k, v in self.render_batch(p, outputs).items()}
+        return self.submit(pose, outputs, batched=False).result()
 
     def render_batch(self, poses, outputs=DEFAULT_OUTPUTS) -> dict[str, np.ndarray]:
         """Render N poses (N, 3) (a single (3,) pose counts as N = 1) in one Embree call.
 
         Returns a dict with the requested ``outputs`` (any of :data:`OUTPUTS`, in that
         order): ``rgb`` (N, H, W, 3) uint8, ``depth`` (N, H, W, 1) float32 planar depth,
-        ``semantic`` (N, H, W) int16, ``instance`` (N, H, W) int32.
+        ``semantic`` (N, H, W) int16, ``instance`` (N, H, W) int32. With ``threads`` > 1
+        the rays are split into blocks rendered in parallel (same results).
+        """
+        return self.submit(poses, outputs, batched=True).result()
+
+    def submit(self, poses, outputs=DEFAULT_OUTPUTS, batched: bool | None = None) -> RenderJob:
+        """Start rendering ``poses`` on the worker threads and return at once.
+
+        :meth:`RenderJob.result` (the caller renders the blocks no worker has claimed yet,
+        then waits) returns what :meth:`render` (one (3,) pose, ``batched`` None or False)
+        or :meth:`render_batch` (``batched=True`` or (N, 3) poses) would.
         """
         outputs = _check_outputs(outputs)
         p = as_poses(poses)
-        n = len(p)
-        c = self.config
-        h, w = c.height, c.width
-        npix = h * w
-        total = n * npix
-        if n == 0:
-            return {k: _empty(k, h, w) for k in outputs}
+        if batched is None:
+            batched = np.asarray(poses).ndim != 1
+        if not batched and len(p) != 1:
+            raise CameraError(f"render() takes one pose (3,), got {len(p)}; use render_batch()")
+        job = RenderJob(self, p, outputs, batched)
+        workers = min(self.threads, job.n_blocks) - 1
+        if workers > 0:
+            pool = self._get_pool()
+            for _ in range(workers):
+                pool.submit(job.work)
+        return job
 
-        # directions in planar layout (3, N * P): contiguous components for shading;
-        # Embree takes the (N * P, 3) strided view
-        planar = np.empty((3, n, npix), np.float32)
-        self.camera.world_directions(p[:, 2], out=planar.transpose(1, 2, 0))
-        planar = planar.reshape(3, total)
-        org = self.camera.origins(p, self.floor_z).astype(np.float32)
-        o = np.broadcast_to(org[0], (total, 3)) if n == 1 else np.repeat(org, npix, axis=0)
+    def _get_pool(self) -> ThreadPoolExecutor:
+        if self._pool is None or self._pool_pid != os.getpid():  # (a forked child has no worker threads)
+            self._pool = ThreadPoolExecutor(max_workers=self.threads - 1, thread_name_prefix="avworld-render")
+            self._pool_pid = os.getpid()
+        return self._pool
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_pool"] = None  # threads do not pickle; the copy starts its own pool when it needs one
+        state["_pool_pid"] = 0
+        state.pop("_dir_cache", None)
+        return state
+
+    def _directions(self, yaw: float) -> np.ndarray:
+        """(3, P) read-only planar world directions for one yaw (cached: discrete turns repeat yaws)."""
+        cache = self.__dict__.setdefault("_dir_cache", {})
+        d = cache.get(yaw)
+        if d is None:
+            d = np.empty((3, 1, self.config.num_pixels), np.float32)
+            self.camera.world_directions(np.array([yaw]), out=d.transpose(1, 2, 0))
+            d = d.reshape(3, -1)
+            d.flags.writeable = False
+            if len(cache) >= 128:
+                cache.pop(next(iter(cache)))
+            cache[yaw] = d
+        return d
+
+    def _pose_blocks(self) -> list[tuple[int, int]]:
+        """Pixel ranges (whole rows) one pose is cut into: enough blocks for every thread to
+        get a share (two each), none below ``_MIN_BLOCK_RAYS`` rays; one block for 1 thread."""
+        blocks = self.__dict__.get("_blocks_cache")
+        if blocks is None:
+            c = self.config
+            h, w = c.height, c.width
+            k = max(1, min(h, 2 * self.threads, h * w // _MIN_BLOCK_RAYS)) if self.threads > 1 else 1
+            rows = [round(i * h / k) for i in range(k + 1)]
+            blocks = self._blocks_cache = [(r0 * w, r1 * w) for r0, r1 in zip(rows[:-1], rows[1:])]
+        return blocks
+
+    def _trace_block(self, job: RenderJob, k: int):
+        """Embree hits of block ``k`` of ``job`` (the GIL is released while Embree traces)."""
+        i, lo, hi = job.blocks[k]
+        npix = self.config.num_pixels
+        planar = job.planar[:, i * npix + lo : i * npix + hi]  # (3, m) directions
+        o = np.broadcast_to(job.origins[i], (hi - lo, 3))
+        outputs = job.outputs
         need_rgb = "rgb" in outputs
         need_face = need_rgb or "semantic" in outputs or "instance" in outputs
         emb = self.raycaster.embree
         if need_rgb or (need_face and "depth" in outputs):
-            res = emb.run(o, planar.T, output=1)  # as fast as the plain call; gives t and barycentrics
-            face = res["primID"]
-            t = res["tfar"]  # left at its initial 1e37 for misses
-        elif need_face:
-            face = emb.run(o, planar.T)
-        else:
-            t = emb.run(o, planar.T, query="DISTANCE")
+            return emb.run(o, planar.T, output=1)  # as fast as the plain call; gives t and barycentrics
         if need_face:
-            f1 = face.astype(np.intp)
-            f1 += 1  # row 0 of every table = miss
+            return {"primID": emb.run(o, planar.T)}
+        return {"tfar": emb.run(o, planar.T, query="DISTANCE")}
 
-        out: dict[str, np.ndarray] = {}
+    def _shade_block(self, job: RenderJob, k: int, res) -> None:
+        """Depth, semantic, instance and RGB of block ``k`` from its hits, into the job's buffers."""
+        i, lo, hi = job.blocks[k]
+        npix = self.config.num_pixels
+        g0, g1 = i * npix + lo, i * npix + hi  # range in the flattened (N * P) outputs
+        outputs = job.outputs
+        out = job.flat
+        t = res.get("tfar")  # left at its initial 1e37 for misses
+        if "primID" in res:
+            f1 = res["primID"].astype(np.intp)
+            f1 += 1  # row 0 of every table = miss
         if "depth" in outputs:
-            depth = t.reshape(n, h, w) * self._depth_factor
+            depth = out["depth"][g0:g1]
+            np.multiply(t, self._depth_factor.reshape(-1)[lo:hi], out=depth)
             np.minimum(depth, self._depth_hi, out=depth)
             if self._depth_lo > 0:
                 np.maximum(depth, self._depth_lo, out=depth)
-            out["depth"] = depth[..., None]
         if "semantic" in outputs:
-            out["semantic"] = np.take(self._sem, f1, mode="clip").reshape(n, h, w)
+            np.take(self._sem, f1, mode="clip", out=out["semantic"][g0:g1])
         if "instance" in outputs:
-            out["instance"] = np.take(self._inst, f1, mode="clip").reshape(n, h, w)
-        if need_rgb:
-            out["rgb"] = self._shade(f1, t, res["u"], res["v"], res["Ng"], planar).reshape(n, h, w, 3)
-        return {k: out[k] for k in outputs}
+            np.take(self._inst, f1, mode="clip", out=out["instance"][g0:g1])
+        if "rgb" in outputs:
+            out["rgb"][g0:g1] = self._shade(f1, t, res["u"], res["v"], res["Ng"], job.planar[:, g0:g1])
 
     def _shade(self, f1, t, bu, bv, ng, planar) -> np.ndarray:
         """sRGB (P, 3) uint8 for hits given by ``f1`` (face + 1), distance ``t``,
@@ -267,14 +335,140 @@ class Renderer:
         return rgb
 
 
-def _empty(kind: str, h: int, w: int) -> np.ndarray:
-    shape, dtype = {
-        "rgb": ((0, h, w, 3), np.uint8),
-        "depth": ((0, h, w, 1), np.float32),
-        "semantic": ((0, h, w), np.int16),
-        "instance": ((0, h, w), np.int32),
-    }[kind]
-    return np.empty(shape, dtype)
+def resolve_threads(threads: int | None) -> int:
+    """``threads`` as a count. None (auto): 1 in a multiprocessing worker (vector envs and
+    dataset workers already use one process per core), else 2 if this process may use at
+    least 2 cores, else 1."""
+    if threads is None:
+        import multiprocessing
+
+        if multiprocessing.parent_process() is not None:
+            return 1
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):  # pragma: no cover - not Linux
+            cores = os.cpu_count() or 1
+        return max(1, min(2, cores))
+    if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or not 1 <= int(threads) <= 64:
+        raise ValueError(f"threads must be an integer in 1..64 or None (auto), got {threads!r}")
+    return int(threads)
+
+
+#: rays per block below which a frame is not split further (numpy's per-call cost dominates)
+_MIN_BLOCK_RAYS = 2048
+
+
+class RenderJob:
+    """A frame (or batch) being rendered; see :meth:`Renderer.submit`.
+
+    The rays are cut into blocks of whole image rows. Each block is first traced (Embree,
+    which releases the GIL) and then shaded (numpy). Pool workers (:meth:`work`) trace
+    blocks one after another and shade traced blocks when none is left to trace; the
+    caller (:meth:`result`) shades what is traced, traces what nobody has claimed, waits
+    for the rest and returns the images. A worker thus keeps tracing, GIL-free, while the
+    caller does something else (the simulator's audio), and shading happens mostly in
+    one thread at a time.
+    """
+
+    def __init__(self, renderer: Renderer, poses: np.ndarray, outputs: tuple[str, ...], batched: bool) -> None:
+        self.renderer = renderer
+        self.outputs = outputs
+        self.batched = batched
+        c = renderer.config
+        h, w = c.height, c.width
+        npix = h * w
+        n = len(poses)
+        self.n = n
+        # directions in planar layout (3, N * P): contiguous components for shading;
+        # Embree takes the (m, 3) strided view of a block
+        if n == 1:
+            self.planar = renderer._directions(float(poses[0, 2]))
+        else:
+            planar = np.empty((3, n, npix), np.float32)
+            if n:
+                renderer.camera.world_directions(poses[:, 2], out=planar.transpose(1, 2, 0))
+            self.planar = planar.reshape(3, n * npix)
+        origins = np.empty((n, 3), np.float32)
+        origins[:, :2] = poses[:, :2]
+        origins[:, 2] = renderer.floor_z + c.height_m
+        self.origins = origins
+        self.flat = {k: _flat_buffer(k, n * npix) for k in outputs}
+        self.blocks = [(i, lo, hi) for i in range(n) for lo, hi in renderer._pose_blocks()]
+        self.n_blocks = len(self.blocks)
+        self._next_trace = 0  # blocks below this index are claimed for tracing
+        self._traced: list[tuple[int, dict]] = []  # traced, not yet claimed for shading
+        self._finished = 0
+        self._cond = threading.Condition()
+        self._error: BaseException | None = None
+
+    def _claim(self, shade_first: bool):
+        """Next task under the lock: ("shade", k, hits), ("trace", k, None) or None (nothing to claim)."""
+        if shade_first and self._traced:
+            k, res = self._traced.pop(0)
+            return "shade", k, res
+        if self._next_trace < self.n_blocks:
+            self._next_trace += 1
+            return "trace", self._next_trace - 1, None
+        if self._traced:
+            k, res = self._traced.pop(0)
+            return "shade", k, res
+        return None
+
+    def _run(self, task) -> None:
+        kind, k, res = task
+        r = self.renderer
+        try:
+            if kind == "trace":
+                hits = r._trace_block(self, k)
+                with self._cond:
+                    self._traced.append((k, hits))
+                    self._cond.notify_all()
+                return
+            r._shade_block(self, k, res)
+        except BaseException as exc:  # surfaced by result()
+            self._error = exc
+        with self._cond:
+            self._finished += 1
+            self._cond.notify_all()
+
+    def work(self) -> None:
+        """Worker loop: trace unclaimed blocks, then shade traced ones, until none is left."""
+        while True:
+            with self._cond:
+                task = self._claim(shade_first=False)
+            if task is None:
+                return
+            self._run(task)
+
+    def result(self) -> dict[str, np.ndarray]:
+        """Shade traced blocks, trace unclaimed ones, wait for the rest, return the images."""
+        while True:
+            with self._cond:
+                task = self._claim(shade_first=True)
+                if task is None:
+                    if self._finished >= self.n_blocks or self._error is not None:
+                        break
+                    self._cond.wait()  # a worker is tracing the last blocks
+                    continue
+            self._run(task)
+        if self._error is not None:
+            raise self._error
+        c = self.renderer.config
+        h, w = c.height, c.width
+        shapes = {"rgb": (h, w, 3), "depth": (h, w, 1), "semantic": (h, w), "instance": (h, w)}
+        out = {k: self.flat[k].reshape((self.n, *shapes[k])) for k in self.outputs}
+        if not self.batched:
+            out = {k: v[0] for k, v in out.items()}
+        return out
+
+
+def _flat_buffer(kind: str, size: int) -> np.ndarray:
+    return {
+        "rgb": lambda: np.empty((size, 3), np.uint8),
+        "depth": lambda: np.empty(size, np.float32),
+        "semantic": lambda: np.empty(size, np.int16),
+        "instance": lambda: np.empty(size, np.int32),
+    }[kind]()
 
 
 def _check_outputs(outputs) -> tuple[str, ...]:
