@@ -50,23 +50,12 @@ def level_dbfs(audio: np.ndarray) -> float:
     return 10.0 * np.log10(ms) if ms > 0 else -np.inf
 
 
-def clear_world_caches(world) -> None:
-    """Forget the world's rendered binaural RIRs, so a recording does not depend on what
-    was simulated before it in this process (that cache is keyed by yaw rounded to 1e-4
-    rad but holds the RIR of the first yaw seen; spatial RIRs are keyed exactly as the
-    engine quantizes positions and are safe to keep)."""
-    cache = getattr(world, "_binaural", None)
-    if cache is not None:
-        cache.clear()
-
-
 def record_trajectory(world, plan: TrajectoryPlan, source_position, config: TrajectoryConfig, reset_seed: int,
                       sound_bank=None) -> dict[str, np.ndarray]:
     """Run ``plan`` through a :class:`Simulator` on ``world``; returns the per-frame arrays
     ``rgb`` (T, H, W, 3) uint8, ``depth`` (T, H, W) float32 (if configured), ``audio``
     (T, 2, n) float32, ``pose`` (T, 3), ``action``, ``reward``, ``geodesic_m``, ``success``,
     ``collided``."""
-    clear_world_caches(world)
     sim = Simulator(world, sound_bank=sound_bank)
     obs = sim.reset(agent_pose=plan.start_pose, sources=[source_spec(source_position, config, plan.start_offset_s)],
                     seed=int(reset_seed))
