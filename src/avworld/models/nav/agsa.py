@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from avworld.models.encoders import AudioCNN, VisualCNN, audio_plan, conv_stack, layer_init
+from avworld.models.encoders import AudioCNN, audio_plan, conv_stack, layer_init
 from avworld.models.nav.policy import ModelConfigError, NavConfig, NavPolicy, check_shape
 
 FUSIONS = ("agdf", "concat")
@@ -133,13 +133,7 @@ class AGSAPolicy(NavPolicy):
     def __init__(self, config: AGSAConfig, obs_shapes: dict[str, tuple], action_dim: int,
                  continuous: bool = False) -> None:
         super().__init__(config, obs_shapes, action_dim, continuous)
-        self.visual = None
-        if config.visual_keys:
-            for k in config.visual_keys:
-                check_shape(k, self.obs_shapes[k], 3, "(H, W, C)")
-            h, w = self.obs_shapes[config.visual_keys[0]][:2]
-            c = sum(self.obs_shapes[k][2] for k in config.visual_keys)
-            self.visual = VisualCNN(c, (h, w), config.visual_size, config.visual_channels)
+        self.visual = self._build_visual()
         a_shape = self.obs_shapes[config.audio_key]
         check_shape(config.audio_key, a_shape, 3, "(channels, F, T)")
         if config.sam:

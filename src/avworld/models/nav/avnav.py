@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from avworld.models.encoders import AudioCNN, VisualCNN
+from avworld.models.encoders import AudioCNN
 from avworld.models.nav.policy import NavConfig, NavPolicy, check_shape
 
 
@@ -34,13 +34,7 @@ class AVNavPolicy(NavPolicy):
     def __init__(self, config: AVNavConfig, obs_shapes: dict[str, tuple], action_dim: int,
                  continuous: bool = False) -> None:
         super().__init__(config, obs_shapes, action_dim, continuous)
-        self.visual = None
-        if config.visual_keys:
-            for k in config.visual_keys:
-                check_shape(k, self.obs_shapes[k], 3, "(H, W, C)")
-            h, w = self.obs_shapes[config.visual_keys[0]][:2]
-            c = sum(self.obs_shapes[k][2] for k in config.visual_keys)
-            self.visual = VisualCNN(c, (h, w), config.visual_size, config.visual_channels)
+        self.visual = self._build_visual()
         a_shape = self.obs_shapes[config.audio_key]
         check_shape(config.audio_key, a_shape, 3, "(channels, F, T)")
         self.audio = AudioCNN(a_shape[0], a_shape[1:], config.audio_size, config.audio_channels)

@@ -22,6 +22,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from avworld.models.encoders import VisualCNN
+
 IMAGE_KEYS = ("rgb", "depth")
 
 
@@ -123,6 +125,17 @@ class NavPolicy(nn.Module):
     def encode(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
         """(B, ...) observations -> (B, feature_size) features and aux tensors."""
         raise NotImplementedError
+
+    def _build_visual(self):
+        """The visual CNN over the configured image observations stacked on channels (None if blind)."""
+        cfg = self.config
+        if not cfg.visual_keys:
+            return None
+        for k in cfg.visual_keys:
+            check_shape(k, self.obs_shapes[k], 3, "(H, W, C)")
+        h, w = self.obs_shapes[cfg.visual_keys[0]][:2]
+        c = sum(self.obs_shapes[k][2] for k in cfg.visual_keys)
+        return VisualCNN(c, (h, w), cfg.visual_size, cfg.visual_channels)
 
     def _build_heads(self, feature_size: int) -> None:
         cfg = self.config
