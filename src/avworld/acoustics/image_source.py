@@ -265,8 +265,12 @@ def source_images(planes: Planes, source, max_order: int, discovered: dict[int, 
             padded[:, :k] = seqs
             blocks.append(padded)
             orders.append(np.full(len(seqs), k, np.int64))
-    seqs, k = np.concatenate(blocks), np.concatenate(orders)
-    n = len(k)
+    return _mirror_chains(planes, S, np.concatenate(blocks), np.concatenate(orders))
+
+
+def _mirror_chains(planes: Planes, S: np.ndarray, seqs: np.ndarray, k: np.ndarray) -> SourceImages:
+    """Images of source ``S`` after each reflection of the plane sequences ``seqs`` (N, K), -1 padded, orders ``k``."""
+    n, K = seqs.shape
     images = np.empty((K + 1, n, 3))
     images[0] = S
     for j in range(K):
@@ -357,17 +361,8 @@ def validate_all(rc: RayCaster, planes: Planes, source, listener, seqs: np.ndarr
 
     Returns (valid, faces (N, K), path_m, doa).
     """
-    S = np.asarray(source, float)
-    n, K = seqs.shape
-    images = np.empty((K + 1, n, 3))
-    images[0] = S
-    for j in range(K):
-        images[j + 1] = images[j]
-        use = np.flatnonzero(k > j)
-        images[j + 1, use] = planes.mirror(images[j, use], seqs[use, j])
-    last = seqs[np.arange(n), np.maximum(k - 1, 0)]
-    last[k == 0] = -1
-    valid, faces, path, doa, _ = validate_images(rc, planes, SourceImages(seqs, k, images, last, S), listener)
+    images = _mirror_chains(planes, np.asarray(source, float), seqs, k)
+    valid, faces, path, doa, _ = validate_images(rc, planes, images, listener)
     return valid, faces, path, doa
 
 
