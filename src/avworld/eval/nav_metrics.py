@@ -126,3 +126,29 @@ def format_table(results: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
         rows.append(row)
     return header, rows
 
+
+def print_table(results: dict[str, dict], title: str) -> None:
+    """Print an agent -> aggregate table (:func:`format_table`) to the terminal."""
+    from rich.console import Console
+    from rich.table import Table
+
+    header, rows = format_table(results)
+    table = Table(title=title)
+    for h in header:
+        table.add_column(h)
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+
+
+def write_episodes_csv(path, per_agent: dict[str, list[dict]]) -> None:
+    """One CSV row per (agent, episode) with every metric of :func:`episode_metrics`."""
+    import csv
+
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        keys = ["episode_id", *METRICS]
+        w.writerow(["agent", *keys])
+        for name, per in per_agent.items():
+            for m in per:
+                w.writerow([name, *(m[k] for k in keys)])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from pathlib import Path
 
@@ -76,12 +75,10 @@ def _cmd_episodes_make(args) -> int:
 
 def _cmd_eval(args) -> int:
     import gymnasium as gym
-    from rich.console import Console
     from rich.progress import Progress
-    from rich.table import Table
 
     import avworld.tasks  # noqa: F401
-    from avworld.eval.nav_metrics import aggregate, format_table
+    from avworld.eval.nav_metrics import aggregate, print_table, write_episodes_csv
     from avworld.eval.nav_runner import evaluate
     from avworld.tasks.baselines import make_agent
 
@@ -100,24 +97,12 @@ def _cmd_eval(args) -> int:
             per_agent[name] = evaluate(env, agent, n, seed=args.seed,
                                        progress=lambda *_, t=task: progress.advance(t))
             results[name] = aggregate(per_agent[name])
-    header, rows = format_table(results)
-    table = Table(title=f"AudioGoal, {n} episodes of {args.episodes} (mean ± 95% CI)")
-    for h in header:
-        table.add_column(h)
-    for row in rows:
-        table.add_row(*row)
-    Console().print(table)
+    print_table(results, f"AudioGoal, {n} episodes of {args.episodes} (mean ± 95% CI)")
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps({"episodes": str(args.episodes), "num_episodes": n,
                                                       "aggregate": results, "per_episode": per_agent}, indent=2))
-        with open(out / "episodes.csv", "w", newline="") as f:
-            w = csv.writer(f)
-            keys = ["episode_id", "success", "spl", "soft_spl", "distance_to_goal", "na", "sna"]
-            w.writerow(["agent", *keys])
-            for name, per in per_agent.items():
-                for m in per:
-                    w.writerow([name, *(m[k] for k in keys)])
+        write_episodes_csv(out / "episodes.csv", per_agent)
         print(f"metrics written to {out / 'metrics.json'} and {out / 'episodes.csv'}")
     return 0

@@ -94,13 +94,10 @@ def _cmd_train_nav(args) -> int:
 
 
 def _cmd_train_eval(args) -> int:
-    import csv
 
-    from rich.console import Console
     from rich.progress import Progress
-    from rich.table import Table
 
-    from avworld.eval.nav_metrics import format_table
+    from avworld.eval.nav_metrics import print_table, write_episodes_csv
     from avworld.train.nav import evaluate_nav
 
     with Progress() as progress:
@@ -108,25 +105,15 @@ def _cmd_train_eval(args) -> int:
         result = evaluate_nav(args.checkpoint, args.episodes, args.num, args.no_vision, args.deterministic,
                               args.seed, args.device, progress=lambda *_: progress.advance(task))
     label = f"{result['agent']}{' (no vision)' if args.no_vision else ''}"
-    header, rows = format_table({label: result["aggregate"]})
-    table = Table(title=f"{args.checkpoint} on {result['num_episodes']} episodes of {args.episodes} (mean ± 95% CI)")
-    for h in header:
-        table.add_column(h)
-    for row in rows:
-        table.add_row(*row)
-    Console().print(table)
+    print_table({label: result["aggregate"]},
+                f"{args.checkpoint} on {result['num_episodes']} episodes of {args.episodes} (mean ± 95% CI)")
     if "omega" in result:
         print(f"AGDF gate ω: mean {result['omega']['mean']:.3f}, std {result['omega']['std']:.3f}")
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
-        with open(out / "episodes.csv", "w", newline="") as f:
-            w = csv.writer(f)
-            keys = ["episode_id", "success", "spl", "soft_spl", "distance_to_goal", "na", "sna"]
-            w.writerow(keys)
-            for m in result["per_episode"]:
-                w.writerow([m[k] for k in keys])
+        write_episodes_csv(out / "episodes.csv", {label: result["per_episode"]})
         print(f"metrics written to {out / 'metrics.json'} and {out / 'episodes.csv'}")
     return 0
 
