@@ -185,3 +185,37 @@ def test_gru_state_resets_at_episode_start():
         out = p.act({key: x[k] for key, x in seq.items()}, h, start[k])
         assert torch.allclose(out.value, v[k], atol=1e-5)
         h = out.hidden
+
+
+@pytest.mark.parametrize("agent", ["avnav", "agsa"])
+@pytest.mark.parametrize("prior", [0.02, 0.25, 0.6])
+def test_stop_prior_sets_the_initial_stop_probability(agent, prior):
+    policy = _policy(agent, stop_prior=prior)
+    out = policy.act(_obs(8), policy.initial_state(8), torch.ones(8, dtype=torch.bool))
+    assert out.action.shape == (8,)
+    probs = policy._dist(torch.zeros(1, policy.config.hidden_size)).probs[0]  # hidden 0: the bias alone
+    assert probs[0].item() == pytest.approx(prior, rel=1e-5)
+    assert torch.allclose(probs[1:], torch.full((3,), (1 - prior) / 3))
+    uniform = _policy(agent)._dist(torch.zeros(1, policy.config.hidden_size)).probs[0]
+    assert torch.allclose(uniform, torch.full((4,), 0.25))
+    with pytest.raises(ModelConfigError, match="stop_prior"):
+        model_config(agent, stop_prior=1.0)
+
+
+@pytest.mark.parametrize("agent", ["avnav", "agsa"])
+def test_audio_log_compresses_the_spectrogram(agent):
+    policy = _policy(agent, audio_log=True, audio_log_floor=1e-3)
+    obs = _obs(3)
+    x = obs["spectrogram"] * 0.05
+    got = policy.audio_input({**obs, "spectrogram": x})
+    assert torch.allclose(got, torch.log(x + 1e-3) - torch.log(torch.tensor(1e-3)), atol=1e-5)
+    # a level ratio between the ears becomes a constant difference, whatever the overall level
+    for gain in (1.0, 10.0):
+        base = (x[0, 0] + 1.0) * gain
+        pair = torch.stack([base * 4, base], dim=0)[None]
+        y = policy.audio_input({**obs, "spectrogram": pair})
+        assert torch.allclose(y[0, 0] - y[0, 1], torch.full_like(y[0, 0], torch.log(torch.tensor(4.0))), atol=2e-3)
+    plain = _policy(agent)
+    assert torch.equal(plain.audio_input({**obs, "spectrogram": x}), x)
+    with pytest.raises(ModelConfigError, match="audio_log_floor"):
+        model_config(agent, audio_log_floor=0.0)

@@ -14,6 +14,7 @@ from avworld.train.checkpoint import (  # noqa: E402
     latest_checkpoint,
     load_checkpoint,
 )
+from avworld.train.config import PPOConfig, TrainConfigError  # noqa: E402
 from avworld.train.toy import make_toy_trainer  # noqa: E402
 
 PPO = {"num_envs": 4, "num_steps": 16, "checkpoint_every": 1, "keep_checkpoints": 10}
@@ -105,3 +106,17 @@ def test_other_architecture_is_refused(tmp_path):
     assert ckpt["agent"] == "agsa" and policy.config.zero_visual and not policy.training
     for a, b in zip(tr.policy.parameters(), policy.parameters()):
         assert torch.equal(a, b)
+
+
+def test_time_limit_stops_with_a_checkpoint_and_resume_finishes(tmp_path, capsys):
+    tr = make_toy_trainer("avnav", STEPS, out_dir=tmp_path, ppo={**PPO, "checkpoint_every": 100,
+                                                                 "time_limit_s": 1e-6})
+    tr.train()
+    assert "time limit" in capsys.readouterr().out
+    assert tr.update == 1 and [p.name for p in (tmp_path / "checkpoints").glob("ckpt_*.pt")] == ["ckpt_0000001.pt"]
+    tr2 = make_toy_trainer("avnav", STEPS, out_dir=tmp_path, ppo={**PPO, "checkpoint_every": 100})
+    tr2.load_state_dict(load_checkpoint(latest_checkpoint(tmp_path)))
+    tr2.train()
+    assert tr2.update == 6
+    with pytest.raises(TrainConfigError, match="time_limit_s"):
+        PPOConfig(time_limit_s=0)

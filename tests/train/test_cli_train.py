@@ -73,3 +73,40 @@ def test_train_nav_errors(tmp_path, capsys):
     bad.write_bytes(b"garbage")
     assert main(["train", "eval", "--checkpoint", str(bad), "--episodes", "x.jsonl"]) == 2
     assert "corrupt" in capsys.readouterr().err
+
+
+def test_set_overrides_reach_the_run_config(tmp_path, episode_file):
+    from avworld.train.cli import parse_override
+    from avworld.train.config import TrainConfigError
+
+    assert parse_override("ppo.entropy_coef=0.05") == ("ppo", "entropy_coef", 0.05)
+    assert parse_override("model.audio_log=true") == ("model", "audio_log", True)
+    assert parse_override("env.rooms=[2, 3]") == ("env", "rooms", (2, 3))
+    assert parse_override("env.observations=audio") == ("env", "observations", "audio")
+    for bad in ("entropy_coef=0.1", "optim.lr=1", "ppo.lr"):
+        with pytest.raises(TrainConfigError, match="SECTION.KEY=VALUE"):
+            parse_override(bad)
+    run = tmp_path / "run"
+    assert main(["train", "nav", "--agent", "avnav", "--preset", "tiny", "--episodes", str(episode_file), "--out",
+                 str(run), "--no-progress", "--no-tensorboard", "--num-steps", "8", "--total-steps", "16",
+                 "--set", "model.stop_prior=0.05", "--set", "model.audio_log=true", "--set", "ppo.entropy_coef=0.03",
+                 "--set", "env.pointgoal=true", "--set", "model.use_pointgoal=true"]) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["model"]["stop_prior"] == 0.05 and cfg["model"]["audio_log"] is True
+    assert cfg["ppo"]["entropy_coef"] == 0.03 and cfg["env"]["pointgoal"] is True
+    assert main(["train", "nav", "--agent", "avnav", "--preset", "tiny", "--out", str(tmp_path / "x"),
+                 "--set", "model.no_such_option=1"]) == 2
+
+
+def test_training_envs_keep_every_house_of_the_episode_file(tmp_path):
+    from avworld.train.config import EnvConfig
+    from avworld.train.nav import make_nav_envs
+
+    eps = make_episodes(split_scenes("train", 5, rooms=(2, 2)), per_scene=1, config=EpisodeConfig(), seed=3)
+    path = save_episodes(tmp_path / "train.jsonl", eps, EpisodeConfig(), split="train")
+    envs = make_nav_envs(EnvConfig(episodes=str(path), size=16, observations="audiodepth", asynchronous=False), 2)
+    try:
+        for env in envs.envs:
+            assert env.unwrapped.config.world_cache == 5  # not the LRU default of 4 < houses: rebuilt per reset
+    finally:
+        envs.close()

@@ -36,10 +36,16 @@ def add_commands(sub) -> None:
     nav.add_argument("--num-envs", type=int, default=None, help="envs per process")
     nav.add_argument("--num-steps", type=int, default=None, help="rollout length per update")
     nav.add_argument("--seed", type=int, default=None, help="training seed (default 0)")
+    nav.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
+                     help="stop after the first update past MINUTES of wall time, with a checkpoint (for jobs with "
+                          "a wall-time limit; continue with --resume)")
     nav.add_argument("--episodes", default=None, help="training episode file (default: sampled in train houses)")
     nav.add_argument("--size", type=int, default=None, help="image size in pixels (default: the preset's)")
     nav.add_argument("--visual", default=None, help="images the agent sees: depth (preset default), rgb or rgb,depth")
     nav.add_argument("--sync", action="store_true", help="step the envs in this process (no AsyncVectorEnv)")
+    nav.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", dest="overrides",
+                     help="repeatable override of a ppo., env. or model. option, VALUE as JSON (bare words are "
+                          "strings), e.g. --set ppo.entropy_coef=0.05 --set model.stop_prior=0.05")
     nav.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
     nav.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if available)")
     nav.add_argument("--no-tensorboard", action="store_true", help="CSV logs only")
@@ -69,7 +75,8 @@ def _cmd_train_nav(args) -> int:
     from avworld.train.nav import train_nav
 
     ppo = {k: v for k, v in (("total_steps", args.total_steps), ("num_envs", args.num_envs),
-                             ("num_steps", args.num_steps), ("seed", args.seed)) if v is not None}
+                             ("num_steps", args.num_steps), ("seed", args.seed),
+                             ("time_limit_s", args.time_limit * 60 if args.time_limit else None)) if v is not None}
     env = {"size": args.size} if args.size else {}
     if args.episodes:
         env["episodes"] = args.episodes
@@ -83,6 +90,9 @@ def _cmd_train_nav(args) -> int:
         model["visual_keys"] = keys
         if "rgb" in keys:  # the presets' envs render depth only ("audiodepth")
             env["observations"] = "audiovisual"
+    sections = {"ppo": ppo, "env": env, "model": model}
+    for section, key, value in (parse_override(text) for text in args.overrides):
+        sections[section][key] = value
     name = "-".join([args.agent, args.preset, *args.ablation])
     out = Path(args.out or f"runs/train/{name}")
     result = train_nav(args.agent, args.preset, out, tuple(args.ablation), ppo, env, model, resume=args.resume,
@@ -91,6 +101,22 @@ def _cmd_train_nav(args) -> int:
     if os.environ.get("RANK", "0") == "0":  # torchrun: every process returns here; one reports
         print(f"training finished in {out}: {json.dumps(shown)}")
     return 0
+
+
+def parse_override(text: str) -> tuple[str, str, object]:
+    """``"ppo.entropy_coef=0.05"`` -> ``("ppo", "entropy_coef", 0.05)`` (VALUE is JSON; a bare word is a string)."""
+    name, sep, raw = text.partition("=")
+    section, dot, key = name.strip().partition(".")
+    if not sep or not dot or section not in ("ppo", "env", "model") or not key:
+        raise TrainConfigError(f"--set {text!r}: write SECTION.KEY=VALUE with SECTION ppo, env or model, "
+                               "e.g. --set ppo.entropy_coef=0.05")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw.strip()
+    if isinstance(value, list):
+        value = tuple(value)
+    return section, key, value
 
 
 def _cmd_train_eval(args) -> int:

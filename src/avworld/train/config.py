@@ -41,6 +41,7 @@ class PPOConfig:
     keep_checkpoints: int = 3
     log_every: int = 1  # updates
     reward_window: int = 50  # episodes per process in the logged running means
+    time_limit_s: float | None = None  # stop (with a checkpoint) after the first update past this wall time
 
     def __post_init__(self) -> None:
         def bad(name: str, need: str) -> None:
@@ -58,6 +59,8 @@ class PPOConfig:
         for name in ("gamma", "gae_lambda"):
             if not 0 <= getattr(self, name) <= 1:
                 bad(name, "in [0, 1]")
+        if self.time_limit_s is not None and not self.time_limit_s > 0:
+            bad("time_limit_s", "> 0 seconds or None")
         if self.value_coef < 0 or self.entropy_coef < 0:
             bad("value_coef" if self.value_coef < 0 else "entropy_coef", ">= 0")
 
@@ -69,6 +72,7 @@ class EnvConfig:
     env_id: str = "avworld/AudioGoal-v0"
     size: int = 128  # width = height in pixels
     observations: str = "audiovisual"
+    pointgoal: bool = False  # add the GPS+compass goal vector (AudioPointGoal; pair with model use_pointgoal)
     episodes: str | None = None  # episode file; None: episodes sampled on the fly in `split` houses
     split: str = "train"
     num_scenes: int = 8

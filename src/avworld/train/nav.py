@@ -29,13 +29,16 @@ def make_nav_envs(env_cfg: EnvConfig, num_envs: int, rank: int = 0, world_size: 
     from avworld.tasks import load_episodes, make_vector_env
 
     kwargs = {"width": env_cfg.size, "height": env_cfg.size, "observations": env_cfg.observations,
-              "step_limit": env_cfg.step_limit}
+              "step_limit": env_cfg.step_limit, "pointgoal": env_cfg.pointgoal}
     episodes = None
     if env_cfg.episodes:
         episodes = load_episodes(env_cfg.episodes)[1][rank::world_size]
         if len(episodes) < num_envs:
             raise TrainConfigError(f"{env_cfg.episodes}: {len(episodes)} episodes for rank {rank} cannot feed "
                                    f"{num_envs} envs; use more episodes or fewer envs / processes")
+        # keep every house of the file built: rebuilding a world on a cache miss costs ~70 ms, a whole
+        # step's budget many times over, and with an LRU smaller than the house count it happens every reset
+        kwargs["world_cache"] = len({ep.scene for ep in episodes})
     else:
         kwargs.update(split=env_cfg.split, num_scenes=env_cfg.num_scenes, rooms=env_cfg.rooms,
                       world_cache=env_cfg.num_scenes)
@@ -63,6 +66,7 @@ def train_nav(agent: str, preset: str, out_dir: str | Path, ablations: tuple[str
             total = (ppo or {}).get("total_steps")
             ppo_cfg = override(PPOConfig(), saved["ppo"], "PPO")
             ppo_cfg = replace(ppo_cfg, total_steps=total) if total else ppo_cfg
+            ppo_cfg = replace(ppo_cfg, time_limit_s=(ppo or {}).get("time_limit_s"))  # this job's wall time
             env_cfg = override(EnvConfig(), saved["env"], "env")
             agent, preset, ablations, model_kw = (saved["agent"], saved["preset"], tuple(saved["ablations"]),
                                                   saved["model"])
@@ -177,7 +181,8 @@ def evaluate_nav(checkpoint: str | Path, episodes: str | Path, num: int | None =
     size = int(saved_env.get("size", image[0]))
     env = gym.make(saved_env.get("env_id", "avworld/AudioGoal-v0"), episodes=str(episodes), width=size, height=size,
                    observations=saved_env.get("observations", "audiovisual"),
-                   step_limit=int(saved_env.get("step_limit", 500)))
+                   step_limit=int(saved_env.get("step_limit", 500)),
+                   pointgoal=bool(saved_env.get("pointgoal", False)))
     try:
         n = len(env.unwrapped.episodes) if num is None else min(num, len(env.unwrapped.episodes))
         if n < 1:

@@ -271,6 +271,7 @@ class PPOTrainer:
                                self.progress, start_step=self.global_step,
                                resume_update=self.update if self.update else None, title=self.agent)
         values: dict = {}
+        started = time.monotonic()
         try:
             while self.update < self.num_updates:
                 t0 = time.perf_counter()
@@ -285,13 +286,26 @@ class PPOTrainer:
                           "perf/collect_s": t1 - t0, "perf/learn_s": t2 - t1}
                 if logger is not None and (self.update % cfg.log_every == 0 or self.update == self.num_updates):
                     logger.log(self.global_step, values)
-                if self.out_dir is not None and (self.update % cfg.checkpoint_every == 0
+                out_of_time = self._out_of_time(started)
+                if self.out_dir is not None and (self.update % cfg.checkpoint_every == 0 or out_of_time
                                                  or self.update == self.num_updates):
                     self.save()
+                if out_of_time:
+                    if self.dist.is_main:
+                        print(f"time limit {cfg.time_limit_s:.0f} s reached at update {self.update} "
+                              f"(step {self.global_step:,}); resume with --resume")
+                    break
         finally:
             if logger is not None:
                 logger.close()
         return values
+
+    def _out_of_time(self, started: float) -> bool:
+        """Whether ``time_limit_s`` has passed (on any rank: all ranks stop after the same update)."""
+        if self.cfg.time_limit_s is None:
+            return False
+        late = float(time.monotonic() - started > self.cfg.time_limit_s)
+        return ddp.all_sum(torch.tensor([late], device=self.device), self.dist).item() > 0
 
     def _window_stats(self) -> dict:
         keys = ["return", "length", "success", "spl", "soft_spl", "sna", "distance_to_goal"]

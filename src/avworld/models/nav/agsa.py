@@ -151,7 +151,7 @@ class AGSAPolicy(NavPolicy):
         self._build_heads(self.feature_size)
 
     def encode(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
-        a = self.audio(obs[self.config.audio_key].float())  # (B, d)
+        a = self.audio(self.audio_input(obs))  # (B, d)
         if self.visual is None:
             return a, {}
         v = self.visual(self.visual_input(obs))  # (B, d)

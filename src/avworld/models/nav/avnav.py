@@ -45,5 +45,5 @@ class AVNavPolicy(NavPolicy):
         feats = []
         if self.visual is not None:
             feats.append(self.visual(self.visual_input(obs)))  # (B, visual_size)
-        feats.append(self.audio(obs[self.config.audio_key].float()))  # (B, audio_size)
+        feats.append(self.audio(self.audio_input(obs)))  # (B, audio_size)
         return torch.cat(feats, dim=1), {}

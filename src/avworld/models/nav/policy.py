@@ -40,6 +40,21 @@ class NavConfig:
     ablation: images are replaced by zeros before the encoder, so the agent cannot see.
     ``modality_dropout`` is the probability that a training step's images are zeroed
     (applied by the trainer through :meth:`NavPolicy.drop_modalities`, stored in the rollout).
+
+    Two options that are *not* in SoundSpaces (defaults off, used by the ``fast`` preset):
+
+    * ``audio_log``: the audio encoder sees ``log1p(spectrogram / audio_log_floor)`` (0 for
+      silence, about the log of the level above the floor) instead of the spectrogram.
+      SoundSpaces' feature is ``log1p(|STFT|)``, which compresses only when magnitudes are
+      >> 1; avworld's physically scaled sound at metres from the source has magnitudes
+      ~0.01-0.5, where ``log1p`` is linear, so level differences between the ears (ILD) and
+      loudness changes while walking are ratios the CNN must learn to divide. In the log
+      domain they are differences of inputs.
+    * ``stop_prior``: the initial probability of STOP (action 0) in a ``Discrete`` actor,
+      set through the actor's bias (the other actions share the rest). With a uniform
+      start (STOP 1/4) episodes last about 4 steps, the agent rarely walks far enough to
+      learn anything, and stopping at once (return -0.01) beats random walking, a local
+      optimum PPO collapses into. ``None`` keeps SoundSpaces' uniform initialisation.
     """
 
     hidden_size: int = 512
@@ -53,6 +68,9 @@ class NavConfig:
     use_pointgoal: bool = False
     zero_visual: bool = False
     modality_dropout: float = 0.0
+    audio_log: bool = False
+    audio_log_floor: float = 1e-3
+    stop_prior: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "visual_keys", tuple(self.visual_keys))
@@ -63,6 +81,10 @@ class NavConfig:
             raise ModelConfigError(f"visual_keys {bad} are not images; use a subset of {IMAGE_KEYS}")
         if not 0.0 <= self.modality_dropout < 1.0:
             raise ModelConfigError(f"modality_dropout must be in [0, 1), got {self.modality_dropout}")
+        if not self.audio_log_floor > 0:
+            raise ModelConfigError(f"audio_log_floor must be > 0, got {self.audio_log_floor}")
+        if self.stop_prior is not None and not 0.0 < self.stop_prior < 1.0:
+            raise ModelConfigError(f"stop_prior must be in (0, 1) or None, got {self.stop_prior}")
         if min(self.hidden_size, self.rnn_layers, self.visual_size, self.audio_size) < 1:
             raise ModelConfigError("hidden_size, rnn_layers, visual_size and audio_size must be >= 1")
 
@@ -144,6 +166,10 @@ class NavPolicy(nn.Module):
         self.actor = nn.Linear(cfg.hidden_size, self.action_dim)
         nn.init.orthogonal_(self.actor.weight, gain=0.01)
         nn.init.zeros_(self.actor.bias)
+        if cfg.stop_prior is not None and not self.continuous and self.action_dim > 1:
+            # logits (b, 0, ..., 0) give P(STOP) = e^b / (e^b + A - 1) = stop_prior
+            with torch.no_grad():
+                self.actor.bias[0] = math.log(cfg.stop_prior * (self.action_dim - 1) / (1.0 - cfg.stop_prior))
         if self.continuous:
             self.log_std = nn.Parameter(torch.zeros(self.action_dim))
         self.critic = nn.Linear(cfg.hidden_size, 1)
@@ -157,6 +183,11 @@ class NavPolicy(nn.Module):
 
         x = image_input(obs, self.config.visual_keys)
         return torch.zeros_like(x) if self.config.zero_visual else x
+
+    def audio_input(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The (B, C, F, T) spectrogram the audio encoder sees (log-compressed with ``audio_log``)."""
+        x = obs[self.config.audio_key].float()
+        return torch.log1p(x.clamp_min(0.0) / self.config.audio_log_floor) if self.config.audio_log else x
 
     def initial_state(self, n: int, device: torch.device | str = "cpu") -> torch.Tensor:
         return torch.zeros(self.config.rnn_layers, n, self.config.hidden_size, device=device)
