@@ -13,7 +13,10 @@ fixed seed. For every pair:
 * avworld, new yaw only: re-binauralize a cached spatial RIR for a new head yaw.
 
 RT60 (T30) of both against Eyring (shoebox) and against each other is reported, plus
-the memory of a spatial RIR.
+the memory of a spatial RIR. For the shoebox also: pyroomacoustics' T30 with its energy
+threshold out of the way (``energy_thres=1e-13``; its default cuts its diffuse rain, see
+docs/acoustics.md) and the T30 of an independent particle-transport model of the same walls
+(tests/acoustics/transport_reference.py), which is what the room does (Eyring is not exact).
 
     .venv/bin/python benchmarks/bench_rir.py [--pairs 10] [--rounds 3] [--out benchmarks/results/rir.json]
 
@@ -38,6 +41,17 @@ from avworld.acoustics.spatial_rir import AcousticConfig, AcousticEngine  # noqa
 from avworld.acoustics.synthesis import binaural_rir, mono_rir  # noqa: E402
 from avworld.geometry.builder import extruded_room  # noqa: E402
 from avworld.geometry.materials import Material  # noqa: E402
+
+
+def _transport_t30(*args):
+    """tests/acoustics/transport_reference.py's particle-transport T30 (loaded by path)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "tests" / "acoustics" / "transport_reference.py"
+    spec = importlib.util.spec_from_file_location("transport_reference", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.transport_t30(*args)
 
 FS = 16000
 H = 3.0
@@ -67,12 +81,12 @@ def _pairs(corners, n, rng):
     return out
 
 
-def _pra_rir(pra, corners, absorption, scattering, s, m):
+def _pra_rir(pra, corners, absorption, scattering, s, m, energy_thres=1e-7):
     mat = pra.Material(absorption, scattering)
     room = pra.Room.from_corners(np.asarray(corners, float).T, fs=FS, materials=mat, max_order=3,
                                  ray_tracing=True, air_absorption=False)
     room.extrude(H, materials=mat)
-    room.set_ray_tracing()
+    room.set_ray_tracing(energy_thres=energy_thres)
     room.add_source(list(s))
     room.add_microphone(np.asarray(m)[:, None])
     room.compute_rir()
@@ -106,7 +120,7 @@ def main() -> None:
         # per pair and round: cold, warm, new-yaw and pyroomacoustics times; rounds interleave the
         # engines so that load from other processes hits both alike, and each pair keeps its median
         times = np.zeros((args.rounds, len(pairs), 4))
-        rt_ours, rt_pra, mem = [], [], []
+        rt_ours, rt_pra, rt_pra_full, mem = [], [], [], []
         for r in range(args.rounds):
             for i, (s, m) in enumerate(pairs):
                 engine._traces.clear()  # a new source: ray trace, image sources, tail, synthesis
@@ -129,6 +143,11 @@ def main() -> None:
                     mem.append(srir.nbytes)
                     rt_ours.append(reverberation_time(mono_rir(srir), FS))
                     rt_pra.append(reverberation_time(hp, FS))
+                    # (untimed) the same with pyroomacoustics' energy threshold out of the way: its
+                    # default 1e-7 is compared with absolute diffuse-rain energies (~1e-5 per hit),
+                    # which drops the scattered part of its tail from ~0.1 s on
+                    hp_full = _pra_rir(pra, corners, args.absorption, args.scattering, s, m, energy_thres=1e-13)
+                    rt_pra_full.append(reverberation_time(hp_full, FS))
         cold, warm, yaw, pra_t = np.median(times, axis=0).T  # (pairs,) each
         row = {
             "room": name,
@@ -143,6 +162,7 @@ def main() -> None:
             "speedup_warm": float(np.mean(pra_t) / np.mean(warm)),
             "rt60_ours_s": float(np.nanmean(rt_ours)),
             "rt60_pra_s": float(np.nanmean(rt_pra)),
+            "rt60_pra_no_threshold_s": float(np.nanmean(rt_pra_full)),
             "spatial_rir_kb_max": max(mem) / 1024,
         }
         if name == "shoebox":
@@ -150,6 +170,12 @@ def main() -> None:
             row["rt60_eyring_s"] = ey
             row["rt60_err_ours_vs_eyring"] = float(np.nanmean(np.abs(np.array(rt_ours) / ey - 1)))
             row["rt60_err_pra_vs_eyring"] = float(np.nanmean(np.abs(np.array(rt_pra) / ey - 1)))
+            row["rt60_err_pra_no_threshold_vs_eyring"] = float(np.nanmean(np.abs(np.array(rt_pra_full) / ey - 1)))
+            # what walls of this absorption and scattering do (analytic particle transport in the box)
+            ref = _transport_t30((6.0, 4.0, H), pairs[0][0], args.absorption, args.scattering)
+            row["rt60_transport_reference_s"] = ref
+            row["rt60_err_ours_vs_transport"] = float(np.nanmean(np.abs(np.array(rt_ours) / ref - 1)))
+            row["rt60_err_pra_vs_transport"] = float(np.nanmean(np.abs(np.array(rt_pra) / ref - 1)))
         rows.append(row)
     cols = ["room", "ours_cold_ms", "ours_warm_ms", "ours_new_yaw_ms", "pra_hybrid_ms", "speedup_cold",
             "speedup_warm", "rt60_ours_s", "rt60_pra_s", "spatial_rir_kb_max"]
@@ -158,7 +184,12 @@ def main() -> None:
         print(" ".join(f"{r[c]:>16.3f}" if isinstance(r[c], float) else f"{r[c]:>16}" for c in cols))
     sb = rows[0]
     print(f"shoebox RT60: eyring {sb['rt60_eyring_s']:.3f} s, mean |error| ours {sb['rt60_err_ours_vs_eyring']:.3f}, "
-          f"pyroomacoustics {sb['rt60_err_pra_vs_eyring']:.3f}")
+          f"pyroomacoustics {sb['rt60_err_pra_vs_eyring']:.3f} (without its energy threshold "
+          f"{sb['rt60_err_pra_no_threshold_vs_eyring']:.3f})")
+    print(f"shoebox RT60: particle-transport reference {sb['rt60_transport_reference_s']:.3f} s, mean |error| ours "
+          f"{sb['rt60_err_ours_vs_transport']:.3f}, pyroomacoustics {sb['rt60_err_pra_vs_transport']:.3f}")
+    for r in rows[1:]:
+        print(f"{r['room']} RT60 ours / pyroomacoustics: {r['rt60_ours_s'] / r['rt60_pra_s']:.3f}")
     result = {"benchmark": "rir_vs_pyroomacoustics", "pinned_one_core": pinned, "machine": machine_info(),
               "pyroomacoustics": pra.__version__, "absorption": args.absorption, "scattering": args.scattering,
               "config": cfg.__dict__, "rows": rows}
