@@ -27,3 +27,17 @@ def test_eval_errors(tmp_path, capsys):
     bad.write_text('{"format": "avworld-audiogoal-episodes", "version": 0}\n')
     assert main(["eval", "--agent", "oracle", "--episodes", str(bad)]) == 2
     assert "version 0" in capsys.readouterr().err
+
+
+def test_episodes_make_distance_and_straight_path_options(tmp_path, capsys):
+    eps = tmp_path / "near.jsonl"
+    argv = ["episodes", "make", "--split", "train", "--scenes", "2", "--per-scene", "6", "--min-geodesic", "1.5",
+            "--max-geodesic", "4", "--straight-keep", "1", "--out", str(eps)]
+    assert main(argv) == 0
+    lines = eps.read_text().splitlines()
+    header, rows = json.loads(lines[0]), [json.loads(line) for line in lines[1:]]
+    cfg = header["config"]
+    assert (cfg["min_geodesic_m"], cfg["max_geodesic_m"], cfg["straight_keep_prob"]) == (1.5, 4.0, 1.0)
+    assert len(rows) == 12 and all(1.5 <= r["geodesic_distance_m"] <= 4.0 for r in rows)
+    assert main([*argv[:-4], "--max-geodesic", "1", "--out", str(tmp_path / "bad.jsonl")]) == 2
+    assert "min_geodesic_m" in capsys.readouterr().err

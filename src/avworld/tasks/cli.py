@@ -30,6 +30,10 @@ def add_commands(sub) -> None:
     make.add_argument("--rooms", type=_rooms, default=(2, 4), help="LO,HI rooms per house (default 2,4)")
     make.add_argument("--preset", default="soundspaces2", help="motion preset the optimal actions are planned for")
     make.add_argument("--min-geodesic", type=float, default=2.0, help="minimum start-goal geodesic distance (m)")
+    make.add_argument("--max-geodesic", type=float, default=30.0, help="maximum start-goal geodesic distance (m)")
+    make.add_argument("--straight-keep", type=float, default=0.05,
+                      help="probability of keeping a nearly straight start-goal path (geodesic/euclidean < 1.1); "
+                           "habitat's PointNav rule, default 0.05; 1 keeps all (easier training episodes)")
     make.add_argument("--sound", default="telephone_ringing", help="sound type of the goal (default telephone_ringing)")
     make.add_argument("--seed", type=int, default=0, help="sampling seed (same seed, same file)")
     make.add_argument("--out", required=True, help="output .jsonl file")
@@ -62,7 +66,8 @@ def _cmd_episodes_make(args) -> int:
         raise TaskCliError(f"--per-scene must be >= 1, got {args.per_scene}")
     p = PRESETS[args.preset]
     cfg = replace(EpisodeConfig(), forward_step_m=p["forward_step_m"], turn_deg=p["turn_deg"],
-                  min_geodesic_m=args.min_geodesic, sound=args.sound)
+                  min_geodesic_m=args.min_geodesic, max_geodesic_m=args.max_geodesic,
+                  straight_keep_prob=args.straight_keep, sound=args.sound)
     scenes = split_scenes(args.split, args.scenes, args.rooms)
     with Progress() as progress:
         task = progress.add_task(f"episodes ({args.split})", total=len(scenes))
