@@ -2,7 +2,7 @@
 
 Sub-commands::
 
-    avworld demo    [--out runs/demo]                    navigation demo: report.html with map, videos, RIR
+    avworld demo    [--out runs/demo] [--checkpoint CKPT] navigation demo: report.html with map, videos, RIR
     avworld scene new  --seed N --out DIR [--rooms N ...] generate and save a procedural house
     avworld scene show PATH --out DIR [--views N]         top-down PNG + egocentric views
     avworld scene gallery --out DIR                       maps and views of six procedural houses
@@ -158,10 +158,13 @@ def _cmd_scene_gallery(args) -> int:
 def _cmd_demo(args) -> int:
     from rich.progress import Progress
 
-    from avworld.viz.nav_demo import DemoConfig, run_demo
+    from avworld.viz.nav_demo import DEFAULT_CHECKPOINT, DemoConfig, run_demo
 
-    cfg = DemoConfig()
-    steps = 1 + len(cfg.agents) * (cfg.episodes + 1)
+    checkpoint = args.checkpoint
+    if checkpoint is None and DEFAULT_CHECKPOINT.exists():
+        checkpoint = str(DEFAULT_CHECKPOINT)
+    cfg = DemoConfig(checkpoint=checkpoint or None)
+    steps = 1 + (len(cfg.agents) + bool(cfg.checkpoint)) * (cfg.episodes + 1)
     with Progress() as progress:
         task = progress.add_task("avworld demo", total=steps)
 
@@ -179,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="AudioGoal navigation demo: oracle and heuristic agents -> --out/report.html")
     demo.add_argument("--out", default="runs/demo", help="output directory (default: runs/demo)")
+    demo.add_argument("--checkpoint", default=None,
+                      help="also run this trained navigation agent (`avworld train nav`); default: "
+                           "checkpoints/audiogoal-small/agsa.pt if it exists; '' for none")
     demo.set_defaults(func=_cmd_demo)
 
     scene = sub.add_parser("scene", help="create or inspect scenes")

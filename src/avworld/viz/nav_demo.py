@@ -3,7 +3,9 @@
 Writes ``report.html`` with the top-down map and both agents' paths, an egocentric video
 with the binaural audio track per agent, the spectrograms of what each heard, the binaural
 RIR at the start pose, and the metrics table (the demo episode plus a few more in the
-same house).
+same house). With a navigation checkpoint (``DemoConfig.checkpoint``, or
+``checkpoints/audiogoal-small/agsa.pt`` when that file exists), the trained agent runs the
+same episodes as a third agent, in an env built as it was trained (image size, pointgoal).
 """
 
 from __future__ import annotations
@@ -29,7 +31,14 @@ from avworld.viz.rir_report import write_rir_report
 from avworld.viz.video import write_video_with_audio
 
 PATH_COLOURS = {"oracle": (30, 110, 230), "heuristic": (230, 80, 30), "random": (120, 120, 120),
-                "forward": (150, 60, 170)}
+                "forward": (150, 60, 170), "learned": (20, 150, 60)}
+
+#: the demo adds this checkpoint's agent when the file exists (relative to the working directory)
+DEFAULT_CHECKPOINT = Path("checkpoints/audiogoal-small/agsa.pt")
+
+
+class DemoError(ValueError):
+    """The demo cannot run as configured (e.g. a checkpoint without torch installed)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,7 @@ class DemoConfig:
     image_size: int = 128
     step_limit: int = 200
     seed: int = 0
+    checkpoint: str | None = None  # a trained navigation agent (``avworld train nav``) to show as "learned"
 
 
 def _spectrogram_image(audio: np.ndarray, sample_rate_hz: int) -> np.ndarray:
@@ -89,6 +99,28 @@ def _map_with_paths(env: AudioGoalEnv, rollouts: dict[str, Rollout]) -> np.ndarr
     return np.asarray(pil)
 
 
+def _learned_run(config: DemoConfig, episodes) -> tuple:
+    """("learned", env, agent factory, image size) for ``config.checkpoint``, env shaped like its training env."""
+    try:
+        from avworld.train.nav import LearnedAgent
+    except ImportError as exc:
+        raise DemoError(f"showing the checkpoint {config.checkpoint} needs torch ({exc}); install "
+                        "avworld[torch] or run the demo without a checkpoint") from None
+    path = Path(config.checkpoint)
+    if not path.exists():
+        raise DemoError(f"checkpoint {path} does not exist; train one with `avworld train nav` or leave it out")
+    probe = LearnedAgent.from_checkpoint(path, seed=config.seed, device="cpu")
+    saved = probe.checkpoint.get("run_info", {}).get("env", {})
+    size = int(saved.get("size", config.image_size))
+    env = AudioGoalEnv(episodes=episodes, width=size, height=size, step_limit=config.step_limit, seed=config.seed,
+                       pointgoal=bool(saved.get("pointgoal", False)))  # audiovisual: rgb for the video as well
+
+    def make():
+        return LearnedAgent.from_checkpoint(path, seed=config.seed, device="cpu")
+
+    return "learned", env, make, size
+
+
 def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(),  # noqa: B008
              progress: Callable[[str], None] | None = None) -> Path:
     """Run the demo and write ``report.html`` (plus media) into ``out_dir``; returns its path."""
@@ -103,12 +135,16 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(),  # noqa: B0
                        step_limit=config.step_limit, seed=config.seed)
     say(f"house {spec}: {len(episodes)} episodes")
 
+    runs = [(name, env, lambda name=name: make_agent(name, seed=config.seed), config.image_size)
+            for name in config.agents]
+    if config.checkpoint:
+        runs.append(_learned_run(config, episodes))
     rollouts: dict[str, Rollout] = {}
-    per_agent: dict[str, list[dict]] = {name: [] for name in config.agents}
-    for name in config.agents:
+    per_agent: dict[str, list[dict]] = {name: [] for name, *_ in runs}
+    sizes = {name: size for name, _, _, size in runs}
+    for name, agent_env, make, _size in runs:
         for k in range(len(episodes)):
-            metrics, ro = run_episode(env, make_agent(name, seed=config.seed), episode_index=k, seed=config.seed,
-                                      record=(k == 0))
+            metrics, ro = run_episode(agent_env, make(), episode_index=k, seed=config.seed, record=(k == 0))
             per_agent[name].append(metrics)
             if k == 0:
                 rollouts[name] = ro
@@ -132,7 +168,7 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(),  # noqa: B0
     figs = []
     for name, ro in rollouts.items():
         audio = np.concatenate(ro.audio, axis=1)
-        write_video_with_audio(out / f"{name}.mp4", _frames(ro, config.image_size, env.config.max_depth_m), audio,
+        write_video_with_audio(out / f"{name}.mp4", _frames(ro, sizes[name], env.config.max_depth_m), audio,
                                sc.sample_rate_hz, fps=1.0 / sc.step_s)
         report.video(f"{name}.mp4", f"{name}: egocentric RGB | depth with the binaural sound (use headphones); "
                                     f"{len(ro.actions)} actions, success={bool(ro.metrics['success'])}")

@@ -1,0 +1,42 @@
+"""The navigation demo with a trained agent (``avworld demo --checkpoint``)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from avworld.cli import main  # noqa: E402
+from avworld.tasks.episodes import EpisodeConfig, make_episodes, save_episodes, split_scenes  # noqa: E402
+from avworld.viz.nav_demo import DemoConfig, DemoError, run_demo  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_demo_runs_a_trained_checkpoint_next_to_the_baselines(tmp_path):
+    eps = make_episodes(split_scenes("train", 1, rooms=(2, 2)), per_scene=2, config=EpisodeConfig(), seed=1)
+    ep_file = save_episodes(tmp_path / "train.jsonl", eps, EpisodeConfig(), split="train")
+    run = tmp_path / "run"
+    assert main(["train", "nav", "--agent", "avnav", "--preset", "tiny", "--episodes", str(ep_file), "--out", str(run),
+                 "--no-progress", "--no-tensorboard", "--num-steps", "8", "--total-steps", "16"]) == 0
+    ckpt = sorted((run / "checkpoints").glob("ckpt_*.pt"))[-1]
+    cfg = DemoConfig(house_seed=1, rooms=2, episodes=1, agents=("oracle",), image_size=32, step_limit=12,
+                     checkpoint=str(ckpt))
+    report = run_demo(tmp_path / "demo", cfg)
+    html = report.read_text()
+    assert "learned.mp4" in html and "oracle.mp4" in html
+    assert (tmp_path / "demo" / "learned.mp4").stat().st_size > 1000
+    metrics = json.loads((tmp_path / "demo" / "metrics.json").read_text())
+    assert set(metrics["aggregate"]) == {"oracle", "learned"}
+    learned = metrics["per_episode"]["learned"][0]
+    assert 1 <= learned["na"] <= 12  # the tiny agent ran the demo episode (NA: number of actions) in the limit
+    with pytest.raises(DemoError, match="does not exist"):
+        run_demo(tmp_path / "demo2", DemoConfig(episodes=1, agents=(), checkpoint=str(tmp_path / "none.pt")))
