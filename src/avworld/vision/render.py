@@ -17,7 +17,8 @@ the GIL while it traces, and so do numpy's loops over a few thousand pixels. Eve
 is computed by the same code whichever thread takes it, so the images are bit-identical
 for any thread count. :meth:`Renderer.submit` starts a frame on the workers and returns
 at once; the caller can do other work (the simulator computes the step's audio) and then
-joins in on the remaining blocks with :meth:`RenderJob.result`.
+joins in on the remaining blocks with :meth:`RenderJob.result` (the scheduling lives in
+:mod:`avworld.vision.render_jobs`).
 
 Outputs (see :meth:`Renderer.render_batch`): ``rgb`` uint8, ``depth`` float32
 planar (z) depth in metres along the optical axis like Habitat's depth sensor,
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -38,7 +38,10 @@ import numpy as np
 from avworld.geometry.raycast import RayCaster
 from avworld.geometry.scene import Scene
 from avworld.vision.camera import Camera, CameraConfig, CameraError, as_poses
+from avworld.vision.render_jobs import MIN_BLOCK_RAYS, RenderJob, resolve_threads
 from avworld.vision.textures import DEFAULT_TEXTURE_SIZE, TextureAtlas
+
+__all__ = ["DEFAULT_OUTPUTS", "OUTPUTS", "Lighting", "RenderJob", "Renderer", "resolve_threads"]
 
 #: Everything :meth:`Renderer.render_batch` can produce.
 OUTPUTS = ("rgb", "depth", "semantic", "instance")
@@ -135,18 +138,23 @@ class Renderer:
         def table(values, dtype, miss=0):
             return np.ascontiguousarray(np.concatenate([[miss], values]), dtype=dtype)
 
-        # texel coordinates as complex64 (u + i v): one gather serves both axes
+        # texel coordinates as complex64 (u + i v): one gather serves both axes; the vertex-0
+        # coordinates and the two edges share a row (padded to 32 bytes: a single fast gather)
         c64 = np.complex64
-        self._uv0 = table(np.mod(tu[:, 0], size) + margin + 1j * (np.mod(tv[:, 0], size) + margin), c64)
-        self._duv1 = table((tu[:, 1] - tu[:, 0]) + 1j * (tv[:, 1] - tv[:, 0]), c64)
-        self._duv2 = table((tu[:, 2] - tu[:, 0]) + 1j * (tv[:, 2] - tv[:, 0]), c64)
+        uv0 = table(np.mod(tu[:, 0], size) + margin + 1j * (np.mod(tv[:, 0], size) + margin), c64)
+        duv1 = table((tu[:, 1] - tu[:, 0]) + 1j * (tv[:, 1] - tv[:, 0]), c64)
+        duv2 = table((tu[:, 2] - tu[:, 0]) + 1j * (tv[:, 2] - tv[:, 0]), c64)
+        self._uv_rows = np.ascontiguousarray(np.stack([duv1, uv0, duv2, np.zeros_like(uv0)], axis=1))
         f32 = np.float32
         # headlight |n . d| from Embree's per-hit geometric normal Ng = (v1 - v0) x (v2 - v0)
-        # up to sign, whose length is twice the face area: scale by headlight / |Ng| per face
+        # up to sign, whose length is twice the face area: scale by headlight / |Ng| per face;
+        # packed with the per-face ambient + key light as one complex64 (headlight + i lit)
         ng = np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
         inv_ng = np.divide(1.0, ng, out=np.zeros_like(ng), where=ng > 0)
-        self._headlight = table(L.headlight * _GAMMA_LUT_STEPS * inv_ng, f32)
-        self._lit = table(lit * _GAMMA_LUT_STEPS, f32)
+        light = np.empty(nf + 1, c64)
+        light.real = table(L.headlight * _GAMMA_LUT_STEPS * inv_ng, f32)
+        light.imag = table(lit * _GAMMA_LUT_STEPS, f32)
+        self._light = light
         self._base = table(self.atlas.base(s.face_material), np.intp, miss=self.atlas.miss_index)
         self._sem = table(s.face_semantic, np.int16)
         self._inst = table(s.face_instance, np.int32, miss=-1)
@@ -229,7 +237,7 @@ class Renderer:
         if blocks is None:
             c = self.config
             h, w = c.height, c.width
-            k = max(1, min(h, 2 * self.threads, h * w // _MIN_BLOCK_RAYS)) if self.threads > 1 else 1
+            k = max(1, min(h, 2 * self.threads, h * w // MIN_BLOCK_RAYS)) if self.threads > 1 else 1
             rows = [round(i * h / k) for i in range(k + 1)]
             blocks = self._blocks_cache = [(r0 * w, r1 * w) for r0, r1 in zip(rows[:-1], rows[1:])]
         return blocks
@@ -285,10 +293,10 @@ class Renderer:
         at = self.atlas
         mask = at.size - 1
         # texel index: interpolate per-face planar texel coordinates (u + i v) with the barycentrics
-        uv = take(self._duv1) * bu
-        uv += take(self._uv0)
-        uv2 = take(self._duv2)
-        uv2 *= bv
+        rows = np.take(self._uv_rows, f1, axis=0, mode="clip")  # (P, 4): duv1, uv0, duv2, pad
+        uv = rows[:, 0] * bu
+        uv += rows[:, 1]
+        uv2 = rows[:, 2] * bv
         uv += uv2
         iuv = uv.view(np.float32).astype(np.intp)  # interleaved u, v (all positive: truncation = floor)
         iuv &= mask
@@ -307,8 +315,9 @@ class Renderer:
             light += ng[:, 1] * planar[1]
             light += ng[:, 2] * planar[2]
             np.abs(light, out=light)
-            light *= take(self._headlight)
-            light += take(self._lit)
+            face_light = take(self._light)
+            light *= face_light.real
+            light += face_light.imag
             if L.falloff_per_m > 0:
                 den = t * np.float32(L.falloff_per_m)
                 den += np.float32(1.0)
@@ -330,145 +339,9 @@ class Renderer:
         rb |= texel
         rgb = np.empty((len(rb), 3), np.uint8)
         b = rb.view(np.uint8)
-        for k in range(3):
+        for k in range(3):  # three strided byte copies beat one (P, 3)-from-(P, 4) copy 4x
             rgb[:, k] = b[k::4]
         return rgb
-
-
-def resolve_threads(threads: int | None) -> int:
-    """``threads`` as a count. None (auto): 1 in a multiprocessing worker (vector envs and
-    dataset workers already use one process per core), else 2 if this process may use at
-    least 2 cores, else 1."""
-    if threads is None:
-        import multiprocessing
-
-        if multiprocessing.parent_process() is not None:
-            return 1
-        try:
-            cores = len(os.sched_getaffinity(0))
-        except (AttributeError, OSError):  # pragma: no cover - not Linux
-            cores = os.cpu_count() or 1
-        return max(1, min(2, cores))
-    if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or not 1 <= int(threads) <= 64:
-        raise ValueError(f"threads must be an integer in 1..64 or None (auto), got {threads!r}")
-    return int(threads)
-
-
-#: rays per block below which a frame is not split further (numpy's per-call cost dominates)
-_MIN_BLOCK_RAYS = 2048
-
-
-class RenderJob:
-    """A frame (or batch) being rendered; see :meth:`Renderer.submit`.
-
-    The rays are cut into blocks of whole image rows. Each block is first traced (Embree,
-    which releases the GIL) and then shaded (numpy). Pool workers (:meth:`work`) trace
-    blocks one after another and shade traced blocks when none is left to trace; the
-    caller (:meth:`result`) shades what is traced, traces what nobody has claimed, waits
-    for the rest and returns the images. A worker thus keeps tracing, GIL-free, while the
-    caller does something else (the simulator's audio), and shading happens mostly in
-    one thread at a time.
-    """
-
-    def __init__(self, renderer: Renderer, poses: np.ndarray, outputs: tuple[str, ...], batched: bool) -> None:
-        self.renderer = renderer
-        self.outputs = outputs
-        self.batched = batched
-        c = renderer.config
-        h, w = c.height, c.width
-        npix = h * w
-        n = len(poses)
-        self.n = n
-        # directions in planar layout (3, N * P): contiguous components for shading;
-        # Embree takes the (m, 3) strided view of a block
-        if n == 1:
-            self.planar = renderer._directions(float(poses[0, 2]))
-        else:
-            planar = np.empty((3, n, npix), np.float32)
-            if n:
-                renderer.camera.world_directions(poses[:, 2], out=planar.transpose(1, 2, 0))
-            self.planar = planar.reshape(3, n * npix)
-        origins = np.empty((n, 3), np.float32)
-        origins[:, :2] = poses[:, :2]
-        origins[:, 2] = renderer.floor_z + c.height_m
-        self.origins = origins
-        self.flat = {k: _flat_buffer(k, n * npix) for k in outputs}
-        self.blocks = [(i, lo, hi) for i in range(n) for lo, hi in renderer._pose_blocks()]
-        self.n_blocks = len(self.blocks)
-        self._next_trace = 0  # blocks below this index are claimed for tracing
-        self._traced: list[tuple[int, dict]] = []  # traced, not yet claimed for shading
-        self._finished = 0
-        self._cond = threading.Condition()
-        self._error: BaseException | None = None
-
-    def _claim(self, shade_first: bool):
-        """Next task under the lock: ("shade", k, hits), ("trace", k, None) or None (nothing to claim)."""
-        if shade_first and self._traced:
-            k, res = self._traced.pop(0)
-            return "shade", k, res
-        if self._next_trace < self.n_blocks:
-            self._next_trace += 1
-            return "trace", self._next_trace - 1, None
-        if self._traced:
-            k, res = self._traced.pop(0)
-            return "shade", k, res
-        return None
-
-    def _run(self, task) -> None:
-        kind, k, res = task
-        r = self.renderer
-        try:
-            if kind == "trace":
-                hits = r._trace_block(self, k)
-                with self._cond:
-                    self._traced.append((k, hits))
-                    self._cond.notify_all()
-                return
-            r._shade_block(self, k, res)
-        except BaseException as exc:  # surfaced by result()
-            self._error = exc
-        with self._cond:
-            self._finished += 1
-            self._cond.notify_all()
-
-    def work(self) -> None:
-        """Worker loop: trace unclaimed blocks, then shade traced ones, until none is left."""
-        while True:
-            with self._cond:
-                task = self._claim(shade_first=False)
-            if task is None:
-                return
-            self._run(task)
-
-    def result(self) -> dict[str, np.ndarray]:
-        """Shade traced blocks, trace unclaimed ones, wait for the rest, return the images."""
-        while True:
-            with self._cond:
-                task = self._claim(shade_first=True)
-                if task is None:
-                    if self._finished >= self.n_blocks or self._error is not None:
-                        break
-                    self._cond.wait()  # a worker is tracing the last blocks
-                    continue
-            self._run(task)
-        if self._error is not None:
-            raise self._error
-        c = self.renderer.config
-        h, w = c.height, c.width
-        shapes = {"rgb": (h, w, 3), "depth": (h, w, 1), "semantic": (h, w), "instance": (h, w)}
-        out = {k: self.flat[k].reshape((self.n, *shapes[k])) for k in self.outputs}
-        if not self.batched:
-            out = {k: v[0] for k, v in out.items()}
-        return out
-
-
-def _flat_buffer(kind: str, size: int) -> np.ndarray:
-    return {
-        "rgb": lambda: np.empty((size, 3), np.uint8),
-        "depth": lambda: np.empty(size, np.float32),
-        "semantic": lambda: np.empty(size, np.int16),
-        "instance": lambda: np.empty(size, np.int32),
-    }[kind]()
 
 
 def _check_outputs(outputs) -> tuple[str, ...]:
