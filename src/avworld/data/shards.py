@@ -8,6 +8,7 @@ deletes and redoes. The same :class:`ShardSpec` and config always give the same 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -27,13 +28,21 @@ from avworld.data.storage import SHARD_FORMAT, SHARD_VERSION, ShardWriter, file_
 ShardProgress = Callable[[str, int], None]
 
 
+@functools.lru_cache(maxsize=4)
+def _sound_bank(sample_rate_hz: int, seed: int):
+    """One sound bank per process and (rate, seed): building one takes ~80 ms, and its clips are
+    a function of (sound, index) alone, so every scene of a worker can share it (and its clip cache)."""
+    from avworld.sounds import SoundBank
+
+    return SoundBank(sample_rate_hz=sample_rate_hz, seed=seed)
+
+
 class SceneRecorder:
     """Everything needed to record trajectories in one scene: world, sound bank, source."""
 
     def __init__(self, config: DatasetConfig, scene_index: int, scene_spec: str) -> None:
         from avworld.geometry.spec import load_scene_spec
         from avworld.sim.world import SharedWorld
-        from avworld.sounds import SoundBank
 
         self.config = config
         self.tcfg = config.trajectory
@@ -42,7 +51,7 @@ class SceneRecorder:
         sim_cfg = self.tcfg.sim_config()
         self.world = SharedWorld(load_scene_spec(scene_spec), sim_cfg)
         # the bank a Simulator builds by default, so a replay without a bank hears the same clip
-        self.bank = SoundBank(sample_rate_hz=sim_cfg.sample_rate_hz, seed=sim_cfg.seed)
+        self.bank = _sound_bank(sim_cfg.sample_rate_hz, sim_cfg.seed)
         self.source = place_source(self.world, self.tcfg, rng_for(config.seed, SOURCE, scene_index))
         clip = self.bank.clip(self.tcfg.sound, 0)
         self.sound_period_s = len(clip) / sim_cfg.sample_rate_hz

@@ -81,6 +81,34 @@ def _samples_free(free, origin_xy, resolution_m, p0, p1, stride):
     return ok, seg, t, starts
 
 
+#: Segments with at most this many samples are walked in plain Python (a dozen numpy calls
+#: on arrays of a few elements cost more than the loop).
+_SCALAR_MAX_SAMPLES = 256
+
+
+def _first_blocked_scalar(free, origin_xy, resolution_m: float, p0, p1, max_samples: int):
+    """:func:`first_blocked_sample` of one segment, computed sample by sample with the same
+    float operations as :func:`segment_params` / :func:`_samples_free` (so the same
+    result); None when the segment has more than ``max_samples`` samples."""
+    x0, y0 = float(p0[0]), float(p0[1])
+    x1, y1 = float(p1[0]), float(p1[1])
+    length = float(np.hypot(x1 - x0, y1 - y0))
+    n = max(math.ceil(length * (SAMPLES_PER_CELL / resolution_m)), 1)
+    if n + 1 > max_samples:
+        return None
+    ox, oy = float(origin_xy[0]), float(origin_xy[1])
+    g0x, g0y = (x0 - ox) / resolution_m, (y0 - oy) / resolution_m
+    gdx, gdy = (x1 - x0) / resolution_m, (y1 - y0) / resolution_m
+    h, w = free.shape
+    for j in range(n + 1):
+        t = j / n
+        cx = math.floor(g0x + t * gdx + 0.5)
+        cy = math.floor(g0y + t * gdy + 0.5)
+        if not (0 <= cx < w and 0 <= cy < h and free[cy, cx]):
+            return j, t, (j - 1) / n if j > 0 else 0.0
+    return -1, 1.0, 1.0
+
+
 def segments_free(free: np.ndarray, origin_xy: np.ndarray, resolution_m: float, p0, p1) -> np.ndarray:
     """(M,) bool: is every sample (spacing <= resolution/2) of each segment p0->p1 free?"""
     p0 = np.asarray(p0, dtype=float).reshape(-1, 2)
@@ -89,6 +117,10 @@ def segments_free(free: np.ndarray, origin_xy: np.ndarray, resolution_m: float, 
     if len(p0) == 0:
         return np.zeros(0, bool)
     origin_xy = np.asarray(origin_xy, dtype=float)
+    if len(p0) == 1:  # one short segment (the follower's and simulator's queries): a scalar walk
+        k = _first_blocked_scalar(free, origin_xy, resolution_m, p0[0], p1[0], _SCALAR_MAX_SAMPLES)
+        if k is not None:
+            return np.array([k[0] < 0])
     ok, _, _, starts = _samples_free(free, origin_xy, resolution_m, p0, p1, COARSE_STRIDE)
     out = np.logical_and.reduceat(ok, starts)
     todo = np.flatnonzero(out)
@@ -105,7 +137,11 @@ def first_blocked_sample(free: np.ndarray, origin_xy, resolution_m: float, p0, p
     """
     p0 = np.asarray(p0, dtype=float).reshape(1, 2)
     p1 = np.asarray(p1, dtype=float).reshape(1, 2)
-    ok, _, t, _ = _samples_free(free, np.asarray(origin_xy, dtype=float), resolution_m, p0, p1, 1)
+    origin_xy = np.asarray(origin_xy, dtype=float)
+    res = _first_blocked_scalar(free, origin_xy, resolution_m, p0[0], p1[0], _SCALAR_MAX_SAMPLES)
+    if res is not None:
+        return res
+    ok, _, t, _ = _samples_free(free, origin_xy, resolution_m, p0, p1, 1)
     if ok.all():
         return -1, 1.0, 1.0
     k = int(np.argmin(ok))
@@ -142,6 +178,8 @@ class GeodesicField:
         next to obstacles stay finite.
         """
         arr = np.asarray(xy, dtype=float)
+        if arr.shape == (2,):
+            return self._distance_at_point(float(arr[0]), float(arr[1]))
         pts = arr.reshape(-1, 2)
         h, w = self.distance.shape
         f = (pts - self.origin_xy) / self.resolution_m
@@ -165,6 +203,31 @@ class GeodesicField:
         if arr.ndim == 1:
             return float(out[0])
         return out.reshape(arr.shape[:-1])
+
+    def _distance_at_point(self, x: float, y: float) -> float:
+        """:meth:`distance_at` of one point, with the same float operations in plain Python."""
+        dist = self.distance
+        h, w = dist.shape
+        res = self.resolution_m
+        fx, fy = (x - float(self.origin_xy[0])) / res, (y - float(self.origin_xy[1])) / res
+        # navigable: the point's own cell (nearest centre) is free
+        cx, cy = math.floor(fx + 0.5), math.floor(fy + 0.5)
+        if not (0 <= cx < w and 0 <= cy < h and self.free[cy, cx]):
+            return math.inf
+        i0x, i0y = math.floor(fx), math.floor(fy)
+        ax, ay = fx - i0x, fy - i0y
+        total = weight = 0.0
+        for dx in (0, 1):
+            for dy in (0, 1):
+                ix, iy = i0x + dx, i0y + dy
+                wgt = (ax if dx else 1 - ax) * (ay if dy else 1 - ay)
+                if not (0 <= ix < w and 0 <= iy < h) or not wgt > 0:
+                    continue
+                val = float(dist[iy, ix])
+                if math.isfinite(val):
+                    total += wgt * val
+                    weight += wgt
+        return total / weight if weight > 0 else math.inf
 
     @property
     def next_cell(self) -> np.ndarray:

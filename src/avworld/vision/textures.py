@@ -217,6 +217,14 @@ def _bake_cached(material: Material, size: int) -> np.ndarray:
     return img
 
 
+@lru_cache(maxsize=256)
+def _srgb_cached(material: Material, size: int) -> np.ndarray:
+    """(size * size, 3) sRGB uint8 texels of one material (the atlas's rows for it)."""
+    out = np.round(linear_to_srgb(_bake_cached(material, size).reshape(-1, 3)) * 255.0).astype(np.uint8)
+    out.setflags(write=False)
+    return out
+
+
 def bake_texture(material: Material, size: int = DEFAULT_TEXTURE_SIZE) -> np.ndarray:
     """(size, size, 3) float32 linear RGB image of one texture period, indexed ``[iv, iu]``.
 
@@ -242,9 +250,9 @@ class TextureAtlas:
         self.size = int(size)
         self.shift = self.size.bit_length() - 1
         self.materials = tuple(materials)
-        imgs = [bake_texture(m, self.size).reshape(-1, 3) for m in self.materials]
-        lin = np.concatenate(imgs + [np.zeros((1, 3), np.float32)])
-        self.texels = np.ascontiguousarray(np.round(linear_to_srgb(lin) * 255.0).astype(np.uint8))
+        # per material, cached: houses share their palette, so a new scene mostly re-uses these
+        imgs = [_srgb_cached(m, self.size) for m in self.materials]
+        self.texels = np.concatenate(imgs + [np.zeros((1, 3), np.uint8)])
         self.texels.setflags(write=False)
         self.texel_m = np.array([texture_extent_m(m) / self.size for m in self.materials], np.float64)
         self.miss_index = len(self.texels) - 1
