@@ -3,17 +3,23 @@
 Generation: a dataset of ``--scenes`` procedural houses (``--rooms`` rooms) with
 ``--per-scene`` trajectories each, the default frame (128x128 RGB + 0.15 s binaural
 audio at 16 kHz as float16, gzip level 1), built in this process pinned to one core.
-Reported: frames/s over the whole build (scene setup included) and over the recording
-alone, the share of each component (rendering, binaural RIRs, streaming convolution,
-HDF5 writing, planning), bytes per frame on disk, and the size / write time of the
-same frames at other gzip levels.
+The first build in the process is reported apart (it also pays the process-wide
+first-time costs: lazy imports, the KEMAR HRTF load); then ``--repeats`` builds are
+timed (median, min, max), each with the per-scene setup (``SceneRecorder`` construction:
+scene, Embree BVH, navigation grid, renderer tables and textures, acoustic engine,
+source placement; plus the source's ray trace) timed so that frames/s are reported with
+and without it. A final build wraps every component of the code path (exclusive wall
+time: nested components are charged to the innermost one) for the per-frame breakdown,
+and checks that it wrote the same bytes as the timed builds. Reported also: bytes per
+frame on disk, and the size / write / read time of the same frames with other filters.
 
 Loader: ``CDiTDataset`` samples (4 context + 4 goal frames, RGB + audio) through a
 ``DataLoader`` with 2 workers and batches of 64 (the process unpinned), random access
 (``RandomSampler``) and block-shuffled with a per-worker trajectory cache
 (``TrajectoryBlockSampler``).
 
-    .venv/bin/python benchmarks/bench_data.py [--scenes 3] [--per-scene 4] [--batches 40]
+    .venv/bin/python benchmarks/bench_data.py [--scenes 3] [--per-scene 4] [--repeats 3] [--batches 40]
+        [--no-loader]
 """
 
 from __future__ import annotations
@@ -28,94 +34,212 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_info, pin_to_one_core, save_json  # noqa: E402
 from avworld.data.config import DatasetConfig, TrajectoryConfig  # noqa: E402
 from avworld.data.generate import build_dataset  # noqa: E402
 
-TIMES: dict[str, float] = defaultdict(float)
+# ---------------------------------------------------------------------- instrumentation
+#: Labels of the breakdown, in report order, with what each one times (exclusive time: a
+#: labelled call inside another labelled call is subtracted from its parent).
+SETUP_LABELS = ("hrtf_load", "scene_build", "embree_bvh", "navmesh", "renderer_setup", "acoustic_setup",
+                "source_placement", "source_ray_trace", "other_scene_setup")
+FRAME_LABELS = ("planning", "geodesic_fields", "render", "spatial_rir", "binaural_synthesis", "rir_spectrum",
+                "stream_convolution", "simulator_other", "recording_other", "hdf5_write", "checksum")
 
 
-def _timed(owner, name: str, label: str) -> None:
-    """Wrap ``owner.name`` so that its wall time accumulates in TIMES[label]."""
-    fn = getattr(owner, name)
+class Timers:
+    """Exclusive wall time per label for wrapped functions (nested calls are charged to the inner label)."""
 
-    @functools.wraps(fn)
-    def wrapper(*a, **k):
-        t = time.perf_counter()
-        try:
-            return fn(*a, **k)
-        finally:
-            TIMES[label] += time.perf_counter() - t
+    def __init__(self) -> None:
+        self.times: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, int] = defaultdict(int)
+        self._stack: list[list] = []  # [label, start, time of labelled children]
+        self._undo: list = []
 
-    setattr(owner, name, wrapper)
+    def wrap(self, owner, name: str, label: str, kind: str = "function") -> None:
+        raw = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
+        fn = raw.fget if kind == "property" else raw.__func__ if kind in ("staticmethod", "classmethod") else raw
+        stack, times, calls = self._stack, self.times, self.calls
+
+        @functools.wraps(fn)
+        def wrapper(*a, **k):
+            frame = [label, time.perf_counter(), 0.0]
+            stack.append(frame)
+            try:
+                return fn(*a, **k)
+            finally:
+                stack.pop()
+                dt = time.perf_counter() - frame[1]
+                times[label] += dt - frame[2]
+                calls[label] += 1
+                if stack:
+                    stack[-1][2] += dt
+
+        new = {"property": lambda w: property(w), "staticmethod": staticmethod,
+               "classmethod": classmethod}.get(kind, lambda w: w)(wrapper)
+        setattr(owner, name, new)
+        self._undo.append((owner, name, raw))
+
+    def restore(self) -> None:
+        for owner, name, raw in reversed(self._undo):
+            setattr(owner, name, raw)
+        self._undo.clear()
 
 
-def instrument() -> None:
+def instrument(timers: Timers, full: bool) -> None:
+    """Wrap the code paths of a dataset build. ``full=False``: only the per-scene setup
+    (a few calls per scene, so the timing runs stay unperturbed); ``full=True``: every
+    component of the per-frame path too."""
     import avworld.data.shards as shards
+    import avworld.geometry.spec as spec
+    import avworld.sim.world as world
+    from avworld.acoustics.spatial_rir import AcousticEngine
+
+    timers.wrap(shards.SceneRecorder, "__init__", "other_scene_setup")
+    timers.wrap(AcousticEngine, "trace", "source_ray_trace")  # a dict lookup once traced
+    if not full:
+        return
     from avworld.acoustics.stream import BinauralStream
     from avworld.data.storage import ShardWriter
-    from avworld.sim.world import SharedWorld
-    from avworld.vision.render import Renderer
+    from avworld.geometry.navigation import NavGrid
+    from avworld.geometry.raycast import RayCaster
+    from avworld.sim.simulator import Simulator
+    from avworld.vision.render import Renderer, RenderJob
 
-    _timed(Renderer, "render", "render")
-    _timed(SharedWorld, "binaural", "binaural_rir")
-    _timed(BinauralStream, "step_per_source", "stream_convolution")
-    _timed(ShardWriter, "append", "hdf5_write")
-    _timed(ShardWriter, "finish", "hdf5_write")
-    _timed(shards, "plan_trajectory", "planning")
-    _timed(shards, "record_trajectory", "recording")
-    _timed(shards.SceneRecorder, "__init__", "scene_setup")
+    timers.wrap(world, "load_hrtf", "hrtf_load")
+    timers.wrap(spec, "load_scene_spec", "scene_build")
+    timers.wrap(RayCaster, "embree", "embree_bvh", kind="property")
+    timers.wrap(NavGrid, "build", "navmesh", kind="classmethod")
+    timers.wrap(Renderer, "__init__", "renderer_setup")
+    timers.wrap(AcousticEngine, "__init__", "acoustic_setup")
+    timers.wrap(shards, "place_source", "source_placement")
+    timers.wrap(shards, "plan_trajectory", "planning")
+    timers.wrap(NavGrid, "_field_for_cell", "geodesic_fields")
+    timers.wrap(Renderer, "submit", "render")
+    timers.wrap(RenderJob, "result", "render")
+    timers.wrap(AcousticEngine, "spatial_rir", "spatial_rir")
+    timers.wrap(world, "binaural_rir", "binaural_synthesis")
+    timers.wrap(world._SpectrumCache, "__call__", "rir_spectrum")
+    timers.wrap(BinauralStream, "step_per_source", "stream_convolution")
+    timers.wrap(Simulator, "step", "simulator_other")
+    timers.wrap(Simulator, "reset", "simulator_other")
+    timers.wrap(shards, "record_trajectory", "recording_other")
+    timers.wrap(shards.SceneRecorder, "record", "recording_other")
+    for name in ("__init__", "append", "finish"):
+        timers.wrap(ShardWriter, name, "hdf5_write")
+    timers.wrap(shards, "file_sha256", "checksum")
 
 
-def bench_generation(root: Path, cfg: DatasetConfig) -> dict:
-    instrument()
-    t0 = time.perf_counter()
-    manifest = build_dataset(root, cfg, workers=1, verify=False)
-    total = time.perf_counter() - t0
-    frames = manifest["totals"]["all"]["frames"]
-    rec_s = TIMES["recording"]
-    parts = {k: TIMES[k] for k in ("render", "binaural_rir", "stream_convolution")}
-    parts["other_simulator"] = rec_s - sum(parts.values())
-    parts.update({k: TIMES[k] for k in ("hdf5_write", "planning", "scene_setup")})
+def _build(root: Path, cfg: DatasetConfig, full: bool) -> tuple[dict, float, Timers]:
+    shutil.rmtree(root / "shards", ignore_errors=True)
+    (root / "manifest.json").unlink(missing_ok=True)
+    timers = Timers()
+    instrument(timers, full)
+    try:
+        t0, c0 = time.perf_counter(), time.process_time()
+        manifest = build_dataset(root, cfg, workers=1, verify=False)
+        total, cpu = time.perf_counter() - t0, time.process_time() - c0
+    finally:
+        timers.restore()
+    timers.cpu_s = cpu
+    return manifest, total, timers
+
+
+def bench_generation(root: Path, cfg: DatasetConfig, repeats: int) -> dict:
+    """``repeats`` timed builds (only the scene setup instrumented) after one warm-up build
+    whose process-wide first-time costs (imports, HRTF load) are reported apart, then one
+    build with every component instrumented for the breakdown."""
+    runs = []
+    for r in range(repeats + 1):
+        manifest, total, timers = _build(root, cfg, full=False)
+        frames = manifest["totals"]["all"]["frames"]
+        setup = timers.times["other_scene_setup"] + timers.times["source_ray_trace"]
+        runs.append({"seconds": total, "cpu_seconds": timers.cpu_s, "scene_setup_s": setup,
+                     "frames_per_s": frames / total, "frames_per_s_without_scene_setup": frames / (total - setup),
+                     "frames_per_cpu_s": frames / timers.cpu_s})
+        print(f"  build {r}{' (first in process)' if r == 0 else ''}: {frames} frames, {total:.2f} s = "
+              f"{frames / total:.1f} frames/s ({frames / (total - setup):.1f} without the scene setup, "
+              f"{setup:.2f} s; CPU {timers.cpu_s:.2f} s = {frames / timers.cpu_s:.1f} frames per CPU second)",
+              flush=True)
+    shas = [s["sha256"] for s in manifest["shards"]]
+    manifest, total, timers = _build(root, cfg, full=True)
+    if [s["sha256"] for s in manifest["shards"]] != shas:
+        raise AssertionError("a rebuild gave different bytes: generation is not deterministic")
+    measured = sum(timers.times.values())
+    ms = {k: 1e3 * timers.times.get(k, 0.0) / frames for k in SETUP_LABELS + FRAME_LABELS}
+    ms["unaccounted"] = 1e3 * (total - measured) / frames
+    timed = runs[1:]
+
+    def stat(key):
+        v = [x[key] for x in timed]
+        return {"median": float(np.median(v)), "min": float(min(v)), "max": float(max(v)), "runs": v}
+
     return {
         "frames": frames,
         "trajectories": manifest["totals"]["all"]["trajectories"],
-        "seconds": total,
-        "frames_per_s": frames / total,
-        "frames_per_s_recording_and_writing": frames / (rec_s + TIMES["hdf5_write"]),
-        "ms_per_frame": {k: 1e3 * v / frames for k, v in parts.items()},
+        "scenes": len({s["scene"] for s in manifest["shards"]}),
+        "first_build_in_process": runs[0],
+        "frames_per_s": stat("frames_per_s"),
+        "frames_per_s_without_scene_setup": stat("frames_per_s_without_scene_setup"),
+        "seconds": stat("seconds"),
+        "frames_per_cpu_s": stat("frames_per_cpu_s"),
+        "scene_setup_s": stat("scene_setup_s"),
+        "instrumented_build_s": total,
+        "ms_per_frame": ms,
+        "setup_ms_per_frame": sum(ms[k] for k in SETUP_LABELS),
+        "per_frame_ms_per_frame": sum(ms[k] for k in FRAME_LABELS) + ms["unaccounted"],
+        "calls": dict(timers.calls),
         "bytes_per_frame": manifest["totals"]["all"]["bytes_per_frame"],
     }
 
 
-def storage_breakdown(root: Path, levels=(0, 1, 4, 9)) -> dict:
-    """Per-frame storage of RGB / audio, and the same frames rewritten at other gzip levels."""
+#: Filter settings compared by :func:`storage_breakdown` (``name: (rgb kwargs, audio kwargs)``).
+_GZ1 = {"compression": "gzip", "compression_opts": 1}
+FILTERS = {
+    "none": ({}, {}),
+    "gzip 1, raw audio (default)": (_GZ1, {}),
+    "gzip 1": (_GZ1, _GZ1),
+    "gzip 1, shuffled audio": (_GZ1, {**_GZ1, "shuffle": True}),
+    "gzip 4": ({**_GZ1, "compression_opts": 4},) * 2,
+    "gzip 9": ({**_GZ1, "compression_opts": 9},) * 2,
+    "lzf": ({"compression": "lzf"},) * 2,
+}
+
+
+def storage_breakdown(root: Path) -> dict:
+    """Per-frame storage of RGB / audio, and the same frames rewritten (one chunk per frame)
+    with other filters: size, write and read (frame by frame) time per frame."""
     import h5py
 
-    shard = sorted((root / "shards").glob("*.h5"))[0]
-    with h5py.File(shard) as f:
+    shards = sorted((root / "shards").glob("*.h5"))
+    with h5py.File(shards[0]) as f:
         n = f["rgb"].shape[0]
         rgb, audio = f["rgb"][:], f["audio"][:]
-        out = {"rgb_bytes_per_frame": f["rgb"].id.get_storage_size() / n,
-               "audio_bytes_per_frame": f["audio"].id.get_storage_size() / n}
+        out = {"shard": shards[0].name, "frames": n,
+               "rgb_bytes_per_frame": f["rgb"].id.get_storage_size() / n,
+               "audio_bytes_per_frame": f["audio"].id.get_storage_size() / n,
+               "rgb_filters": list(f["rgb"]._filters), "audio_filters": list(f["audio"]._filters),
+               "filters": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        for level in levels:
-            kw = {"compression": "gzip", "compression_opts": level} if level else {}
+        for name, (kw_rgb, kw_audio) in FILTERS.items():
+            path = Path(tmp) / "f.h5"
             t = time.perf_counter()
-            with h5py.File(Path(tmp) / f"l{level}.h5", "w") as g:
-                g.create_dataset("rgb", data=rgb, chunks=(1, *rgb.shape[1:]), **kw)
-                g.create_dataset("audio", data=audio, chunks=(1, *audio.shape[1:]), **kw)
+            with h5py.File(path, "w") as g:
+                g.create_dataset("rgb", data=rgb, chunks=(1, *rgb.shape[1:]), **kw_rgb)
+                g.create_dataset("audio", data=audio, chunks=(1, *audio.shape[1:]), **kw_audio)
             write_ms = 1e3 * (time.perf_counter() - t) / n
             t = time.perf_counter()
-            with h5py.File(Path(tmp) / f"l{level}.h5") as g:
+            with h5py.File(path) as g:
                 for i in range(n):
                     g["rgb"][i]
                     g["audio"][i]
             read_ms = 1e3 * (time.perf_counter() - t) / n
-            size = (Path(tmp) / f"l{level}.h5").stat().st_size
-            out[f"gzip_{level}"] = {"bytes_per_frame": size / n, "write_ms_per_frame": write_ms,
+            out["filters"][name] = {"bytes_per_frame": path.stat().st_size / n, "write_ms_per_frame": write_ms,
                                     "read_ms_per_frame": read_ms}
+            path.unlink()
     return out
 
 
@@ -166,7 +290,9 @@ def main() -> None:
     ap.add_argument("--scenes", type=int, default=3)
     ap.add_argument("--rooms", type=int, default=4)
     ap.add_argument("--per-scene", type=int, default=4)
+    ap.add_argument("--repeats", type=int, default=3, help="timed builds after the first one")
     ap.add_argument("--batches", type=int, default=40)
+    ap.add_argument("--no-loader", action="store_true", help="generation and storage only")
     ap.add_argument("--keep", default=None, help="build the dataset here and keep it (default: a temp dir)")
     ap.add_argument("--out", default="benchmarks/results/data.json")
     args = ap.parse_args()
@@ -175,33 +301,43 @@ def main() -> None:
                         trajectory=TrajectoryConfig())
     cpus = os.sched_getaffinity(0)
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="avw-bench-"))
-    shutil.rmtree(tmp / "shards", ignore_errors=True)
-    (tmp / "manifest.json").unlink(missing_ok=True)
+    loader = None
     try:
         pinned = pin_to_one_core()
-        gen = bench_generation(tmp, cfg)
+        gen = bench_generation(tmp, cfg, args.repeats)
         storage = storage_breakdown(tmp)
         os.sched_setaffinity(0, cpus)  # the loader's workers get every core
-        loader = bench_loader(tmp, args.batches)
+        if not args.no_loader:
+            loader = bench_loader(tmp, args.batches)
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
-    result = {"benchmark": "avw_data", "machine": machine_info(), "generation_pinned_one_core": pinned,
-              "config": cfg.to_dict(), "generation": gen, "storage": storage, "loader": loader}
-    print(f"generation: {gen['frames']} frames in {gen['seconds']:.1f} s on one core = "
-          f"{gen['frames_per_s']:.1f} frames/s ({gen['frames_per_s_recording_and_writing']:.1f} without scene setup)")
+    result = {"benchmark": "avw_data", "machine": machine_info(), "load_average": os.getloadavg(),
+              "generation_pinned_one_core": pinned, "config": cfg.to_dict(), "generation": gen,
+              "storage": storage, "loader": loader}
+    f, fw = gen["frames_per_s"], gen["frames_per_s_without_scene_setup"]
+    first = gen["first_build_in_process"]
+    print(f"generation: {gen['frames']} frames, {gen['trajectories']} trajectories, {gen['scenes']} scenes, one core")
+    print(f"  first build in the process: {first['frames_per_s']:.1f} frames/s "
+          f"({first['frames_per_s_without_scene_setup']:.1f} without the scene setup)")
+    print(f"  next {len(f['runs'])} builds: {f['median']:.1f} frames/s (min {f['min']:.1f}, max {f['max']:.1f}); "
+          f"without the scene setup {fw['median']:.1f} (min {fw['min']:.1f}, max {fw['max']:.1f}); "
+          f"per CPU second {gen['frames_per_cpu_s']['median']:.1f}")
+    print(f"  breakdown (instrumented build, {gen['instrumented_build_s']:.2f} s), ms per frame:")
     for k, v in gen["ms_per_frame"].items():
-        print(f"  {k:>20}: {v:6.2f} ms/frame")
+        print(f"  {k:>20}: {v:6.2f}{'   (setup)' if k in SETUP_LABELS else ''}")
+    print(f"  {'setup total':>20}: {gen['setup_ms_per_frame']:6.2f}; per-frame total "
+          f"{gen['per_frame_ms_per_frame']:.2f}")
     print(f"on disk: {gen['bytes_per_frame'] / 1e3:.1f} kB/frame (RGB {storage['rgb_bytes_per_frame'] / 1e3:.1f} kB, "
           f"audio {storage['audio_bytes_per_frame'] / 1e3:.1f} kB)")
-    for level in (0, 1, 4, 9):
-        s = storage[f"gzip_{level}"]
-        print(f"  gzip {level}: {s['bytes_per_frame'] / 1e3:6.1f} kB/frame, write {s['write_ms_per_frame']:.2f} ms, "
+    for name, s in storage["filters"].items():
+        print(f"  {name:>28}: {s['bytes_per_frame'] / 1e3:6.1f} kB/frame, write {s['write_ms_per_frame']:.2f} ms, "
               f"read {s['read_ms_per_frame']:.2f} ms per frame")
-    print(f"loader ({loader['workers']} workers, batch {loader['batch_size']}): random access "
-          f"{loader['random_access_samples_per_s']:.0f} samples/s, block-shuffled + cache "
-          f"{loader['block_shuffled_cached_samples_per_s']:.0f} samples/s (in the main process, no workers: "
-          f"{loader['block_shuffled_cached_in_process_samples_per_s']:.0f} samples/s)")
+    if loader is not None:
+        print(f"loader ({loader['workers']} workers, batch {loader['batch_size']}): random access "
+              f"{loader['random_access_samples_per_s']:.0f} samples/s, block-shuffled + cache "
+              f"{loader['block_shuffled_cached_samples_per_s']:.0f} samples/s (in the main process, no workers: "
+              f"{loader['block_shuffled_cached_in_process_samples_per_s']:.0f} samples/s)")
     print("saved", save_json(result, args.out))
 
 
