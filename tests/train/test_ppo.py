@@ -195,3 +195,41 @@ def test_checkpointing_async_envs_without_state_keeps_them_alive(tmp_path):
         tr.collect()  # the workers still answer
     finally:
         envs.close()
+
+
+def test_action_mask_warmup_forbids_actions_until_the_step_then_releases_them():
+    ppo = {"num_envs": 4, "num_steps": 32, "mask_actions": (0,), "mask_until_step": 256}
+    tr = make_toy_trainer("avnav", total_steps=512, seed=5, ppo=ppo)
+    seen = []
+    collect = tr.collect
+
+    def spy():
+        out = collect()
+        seen.append((tr.global_step, tr.rollout.actions[tr.rollout.valid].clone()))
+        return out
+
+    kls = []
+    learn = tr.learn
+
+    def spy_learn(next_value):
+        ro = tr.rollout
+        with torch.no_grad():  # before any update, learning must see the policy the rollout was collected with
+            logp, _, _, _ = tr.policy.evaluate_actions(ro.obs, ro.hidden0, ro.episode_start, ro.actions)
+        kls.append(float((logp - ro.logprobs)[ro.valid].abs().max()))
+        return learn(next_value)
+
+    tr.collect, tr.learn = spy, spy_learn
+    try:
+        result = tr.train()
+    finally:
+        tr.envs.close()
+    masked = [a for step, a in seen if step < 256]
+    free = [a for step, a in seen if step >= 256]
+    assert len(masked) == 2 and len(free) == 2
+    assert all((a != 0).all() for a in masked)  # no STOP during the warm-up
+    assert any((a == 0).any() for a in free)  # the untrained policy calls STOP once released
+    assert tr.policy.masked_actions == ()  # the trained policy is left unmasked
+    assert len(kls) == 4 and max(kls) < 1e-4 and result["update"] == 4
+    with pytest.raises(TrainConfigError, match="mask_actions"):
+        make_toy_trainer("avnav", total_steps=64, ppo={"num_envs": 2, "num_steps": 8, "mask_actions": (0, 1, 2, 3),
+                                                       "mask_until_step": 10})

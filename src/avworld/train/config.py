@@ -42,6 +42,10 @@ class PPOConfig:
     log_every: int = 1  # updates
     reward_window: int = 50  # episodes per process in the logged running means
     time_limit_s: float | None = None  # stop (with a checkpoint) after the first update past this wall time
+    # exploration warm-up (not SoundSpaces'): Discrete actions that may not be taken before env step
+    # mask_until_step, e.g. mask_actions=(0,) keeps an untrained AudioGoal agent from calling STOP
+    mask_actions: tuple[int, ...] = ()
+    mask_until_step: int = 0
 
     def __post_init__(self) -> None:
         def bad(name: str, need: str) -> None:
@@ -61,6 +65,9 @@ class PPOConfig:
                 bad(name, "in [0, 1]")
         if self.time_limit_s is not None and not self.time_limit_s > 0:
             bad("time_limit_s", "> 0 seconds or None")
+        object.__setattr__(self, "mask_actions", tuple(int(a) for a in self.mask_actions))
+        if any(a < 0 for a in self.mask_actions) or self.mask_until_step < 0:
+            bad("mask_actions", "action indices >= 0, with mask_until_step >= 0")
         if self.value_coef < 0 or self.entropy_coef < 0:
             bad("value_coef" if self.value_coef < 0 else "entropy_coef", ">= 0")
 

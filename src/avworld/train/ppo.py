@@ -140,6 +140,12 @@ class PPOTrainer:
         else:
             raise TrainConfigError(f"action space {act_space} is not supported; use Discrete or Box")
         self.act_low_high = (act_space.low, act_space.high) if isinstance(act_space, spaces.Box) else None
+        if cfg.mask_actions and cfg.mask_until_step > 0:
+            if not isinstance(act_space, spaces.Discrete):
+                raise TrainConfigError("PPOConfig.mask_actions needs a Discrete action space")
+            if max(cfg.mask_actions) >= act_space.n or len(set(cfg.mask_actions)) >= act_space.n:
+                raise TrainConfigError(f"PPOConfig.mask_actions {cfg.mask_actions} must name some, not all, of the "
+                                       f"{act_space.n} actions")
         n = cfg.num_envs
         self.next_hidden = policy.initial_state(n, self.device)
         self.rollout = Rollout(cfg.num_steps, n, obs_specs, action_shape, action_dtype, self.next_hidden, self.device)
@@ -275,6 +281,9 @@ class PPOTrainer:
         try:
             while self.update < self.num_updates:
                 t0 = time.perf_counter()
+                # the warm-up mask is fixed for a whole update: collection and learning see the same policy
+                masking = bool(cfg.mask_actions) and self.global_step < cfg.mask_until_step
+                self.policy.masked_actions = cfg.mask_actions if masking else ()
                 next_value, aux_sums = self.collect()
                 t1 = time.perf_counter()
                 learn_stats = self.learn(next_value)
@@ -296,6 +305,7 @@ class PPOTrainer:
                               f"(step {self.global_step:,}); resume with --resume")
                     break
         finally:
+            self.policy.masked_actions = ()
             if logger is not None:
                 logger.close()
         return values

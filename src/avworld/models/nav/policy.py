@@ -142,6 +142,8 @@ class NavPolicy(nn.Module):
             raise ModelConfigError(f"the model needs observations {missing}, the env has {sorted(self.obs_shapes)}; "
                                    "choose an env observation set that has them or change visual_keys/use_pointgoal")
         self.obs_keys = tuple(need)
+        #: Discrete actions given zero probability (a trainer's exploration warm-up; empty otherwise)
+        self.masked_actions: tuple[int, ...] = ()
 
     # -------------------------------------------------------------- subclass hooks
     def encode(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
@@ -219,6 +221,9 @@ class NavPolicy(nn.Module):
 
     def _dist(self, h: torch.Tensor):
         logits = self.actor(h)
+        if self.masked_actions and not self.continuous:
+            logits = logits.clone()
+            logits[:, list(self.masked_actions)] = torch.finfo(logits.dtype).min
         if self.continuous:
             return torch.distributions.Normal(logits, self.log_std.exp().expand_as(logits))
         return torch.distributions.Categorical(logits=logits)
