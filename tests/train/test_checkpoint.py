@@ -21,12 +21,7 @@ PPO = {"num_envs": 4, "num_steps": 16, "checkpoint_every": 1, "keep_checkpoints"
 STEPS = 6 * 4 * 16  # six updates
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _params(policy) -> list:

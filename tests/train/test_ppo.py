@@ -13,13 +13,7 @@ from avworld.train.config import PPOConfig, TrainConfigError  # noqa: E402
 from avworld.train.ppo import PPOTrainer, compute_gae, env_minibatches  # noqa: E402
 from avworld.train.toy import ToyAudioGoalEnv, make_toy_trainer, train_toy  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: threads only add overhead (and other jobs share the cores)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _t(x, dtype=torch.float32):

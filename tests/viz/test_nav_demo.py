@@ -12,13 +12,7 @@ from avworld.cli import main  # noqa: E402
 from avworld.tasks.episodes import EpisodeConfig, make_episodes, save_episodes, split_scenes  # noqa: E402
 from avworld.viz.nav_demo import DemoConfig, DemoError, run_demo  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_demo_runs_a_trained_checkpoint_next_to_the_baselines(tmp_path):
