@@ -104,3 +104,22 @@ def test_training_envs_keep_every_house_of_the_episode_file(tmp_path):
             assert env.unwrapped.config.world_cache == 5  # not the LRU default of 4 < houses: rebuilt per reset
     finally:
         envs.close()
+
+
+def test_resume_on_the_audiogoal_env_is_exact(tmp_path, episode_file, capsys):
+    common = ["train", "nav", "--agent", "avnav", "--preset", "tiny", "--episodes", str(episode_file),
+              "--no-progress", "--no-tensorboard", "--num-steps", "16", "--total-steps", "96",
+              "--set", "ppo.checkpoint_every=1", "--set", "ppo.keep_checkpoints=6"]
+    full = tmp_path / "full"
+    assert main([*common, "--out", str(full)]) == 0
+    ckpts = sorted((full / "checkpoints").glob("ckpt_*.pt"))
+    assert len(ckpts) == 3
+    part = tmp_path / "part"
+    (part / "checkpoints").mkdir(parents=True)
+    (part / "config.json").write_text((full / "config.json").read_text())
+    (part / "checkpoints" / ckpts[0].name).write_bytes(ckpts[0].read_bytes())  # as if killed after update 1
+    assert main([*common, "--out", str(part), "--resume"]) == 0
+    assert "exactly" in capsys.readouterr().out
+    want = torch.load(ckpts[-1], weights_only=False)["model"]
+    got = torch.load(sorted((part / "checkpoints").glob("ckpt_*.pt"))[-1], weights_only=False)["model"]
+    assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)

@@ -237,6 +237,9 @@ class AudioGoalEnv(gym.Env):
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
+        # what `state` needs to rebuild this episode: the generator before the episode draws, the options
+        # and (appended by step) the actions; the simulator is deterministic, so replaying them is exact
+        self._replay = {"rng": self.np_random.bit_generator.state, "options": dict(options or {}), "actions": []}
         ep = self._pick_episode(options or {})
         world = self.world(ep.scene)
         if ep.scene_hash and ep.scene_hash != world.scene.content_hash:
@@ -273,6 +276,7 @@ class AudioGoalEnv(gym.Env):
         if self.sim is None or self._done:
             raise EpisodeError("call reset() before step() (the episode has ended)")
         stop, move = self._parse_action(action)
+        self._replay["actions"].append(np.asarray(action).tolist())
         xy0 = self.sim.pose[:2].copy()
         if stop:  # the pose does not change; hand out copies (users may keep and modify observations)
             obs = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in self._last.items()}
@@ -301,6 +305,32 @@ class AudioGoalEnv(gym.Env):
                 "distance_to_goal_m": self._dist, "start_distance_m": self._d0,
                 "shortest_m": ep.geodesic_distance_m, "path_m": self._path_m, "actions": self._steps,
                 "optimal_actions": ep.optimal_actions}
+
+    @property
+    def state(self) -> dict | None:
+        """The env's full state as plain data (None before the first reset); settable.
+
+        Holds the random generator's state before the current episode was drawn, the reset
+        options and the actions since; setting it replays them (the simulator is
+        deterministic), so observations, rewards and later episodes continue bit-identically.
+        Trainers restore vector envs with ``set_attr("state", ...)`` to resume exactly.
+        """
+        r = getattr(self, "_replay", None)
+        return None if r is None else {"rng": r["rng"], "options": dict(r["options"]), "actions": list(r["actions"])}
+
+    @state.setter
+    def state(self, value: dict | None) -> None:
+        if value is None:
+            return
+        try:
+            rng, options, actions = value["rng"], value["options"], value["actions"]
+        except (TypeError, KeyError):
+            raise EpisodeError("AudioGoalEnv.state must be a dict with 'rng', 'options' and 'actions', as the "
+                               "state property returns it") from None
+        self.np_random.bit_generator.state = rng
+        self.reset(options=options)
+        for a in actions:
+            self.step(np.asarray(a) if isinstance(a, list) else a)
 
     def render(self):
         if self.render_mode == "rgb_array" and self.sim is not None:
