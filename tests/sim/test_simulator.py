@@ -196,3 +196,34 @@ def test_threads_config_is_validated():
     for bad in (0, -1, 2.5, True, 100):
         with pytest.raises(SimConfigError, match="threads"):
             SimConfig(threads=bad)
+
+
+def test_streamed_split_rir_is_the_binaural_rir_and_turns_reuse_the_tail():
+    """What the simulator streams (early part + shared tail) is exactly :meth:`SharedWorld.binaural`;
+    a turn on the spot keeps the tail (and its cached spectra), a move does not."""
+    cfg = SimConfig(acoustics=AcousticConfig(max_rir_s=0.3))
+    w = SharedWorld(box_room((5.0, 4.0, 2.7)), cfg)
+    src, ear = np.array([1.0, 1.0, 1.5]), np.array([3.0, 2.0, 1.5])
+    a, b = w.binaural_split(src, ear, 0.3), w.binaural_split(src, ear, 1.2)
+    assert a.full().tobytes() == w.binaural(src, ear, 0.3).tobytes()
+    assert a.tail is b.tail and a.tail_spectrum is b.tail_spectrum and not a.tail.flags.writeable
+    moved = w.binaural_split(src, ear + [0.15, 0.0, 0.0], 0.3)
+    assert moved.tail is not a.tail
+
+
+def test_chunk_spectra_kept_across_episodes_do_not_change_the_audio(world):
+    """The stream's chunk-spectrum caches (the world's) outlive episodes (a looping sound on the step grid recurs):
+    an episode sounds the same, byte for byte, after other episodes as in a fresh simulator."""
+    spec = SoundSourceSpec((2.0, 2.0, 1.2), "tone", start_offset_s=-3 * world.config.step_s)
+    actions = [Action.TURN_LEFT, Action.MOVE_FORWARD, Action.STOP, Action.TURN_RIGHT, Action.MOVE_FORWARD]
+
+    def episode(sim, pose):
+        out = [sim.reset(agent_pose=pose, sources=[spec], seed=1)["audio"]]
+        return np.concatenate(out + [sim.step(a)["audio"] for a in actions], axis=1)
+
+    warm = Simulator(world, sound_bank=ToyBank())
+    episode(warm, (5.0, 2.5, 0.0))
+    episode(warm, (6.0, 3.0, 2.0))
+    assert any(len(c) for c in world.dry_spectrum_caches(1))
+    fresh = Simulator(SharedWorld(world.scene, world.config), sound_bank=ToyBank())  # empty caches
+    assert episode(warm, (6.0, 3.5, 1.0)).tobytes() == episode(fresh, (6.0, 3.5, 1.0)).tobytes()

@@ -47,96 +47,31 @@ arrays freely). Callers that cache RIR spectra (the simulator keeps them beside 
 binaural RIRs) pass them in (``spectra``), and callers that know when a dry chunk repeats
 (a looping source) name it (``dry_keys``) so its spectra are reused; neither changes a
 single output sample. The reverberation carried into later chunks lives in a ring buffer.
-Silent dry chunks skip the FFTs. All arithmetic is float32.
+Silent dry chunks skip the FFTs. All arithmetic is float32. An RIR may also come as a
+:class:`SplitRIR` (early part + read-only tail): the tail is then convolved at the full size
+and the early parts at a short one, and while the same tail comes back (the head only turned)
+its spectrum is reused and it needs no crossfade (``x (1 - w) * t + x w * t = x * t``).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft as sfft
-from scipy.signal import fftconvolve
 
+from avworld.acoustics.stream_config import (
+    SplitRIR,
+    StreamConfig,
+    StreamError,
+    _as_float32,
+    _fade_in,
+    _ring_slices,
+    render_static,
+)
 
-class StreamError(ValueError):
-    """Bad streaming configuration or step input (wrong counts, shapes, lengths, NaN)."""
-
-
-def _whole_samples(seconds: float, rate: int, name: str) -> int:
-    exact = seconds * rate
-    rounded = int(round(exact))
-    if abs(exact - rounded) > 1e-6 * max(1.0, abs(exact)):
-        raise StreamError(f"{name} = {seconds} s is {exact:.4f} samples at {rate} Hz; choose a whole number of samples")
-    return rounded
-
-
-@dataclass(frozen=True)
-class StreamConfig:
-    """Streaming renderer settings.
-
-    Attributes:
-        sample_rate_hz: rate of dry signals, RIRs and output.
-        chunk_s: duration of one step's audio; must be a whole number of samples.
-        crossfade_s: how an RIR change is faded in: None = linearly over the whole chunk,
-            ``c > 0`` = raised cosine over the first ``c`` seconds, 0 = instant switch (clicks).
-        noise_snr_db: microphone noise relative to each chunk's clean binaural power; None = no noise.
-        max_rir_s: longest RIR accepted (sets the carry buffer length).
-    """
-
-    sample_rate_hz: int = 16000
-    chunk_s: float = 0.25
-    crossfade_s: float | None = None
-    noise_snr_db: float | None = None
-    max_rir_s: float = 2.0
-
-    def __post_init__(self) -> None:
-        fs = self.sample_rate_hz
-        if isinstance(fs, bool) or not isinstance(fs, int | np.integer) or fs <= 0:
-            raise StreamError(f"sample_rate_hz must be a positive integer, got {fs!r}")
-        if not np.isfinite(self.chunk_s) or self.chunk_s <= 0:
-            raise StreamError(f"chunk_s must be positive, got {self.chunk_s!r}")
-        if _whole_samples(self.chunk_s, fs, "chunk_s") < 1:
-            raise StreamError(f"chunk_s = {self.chunk_s} s is shorter than one sample at {fs} Hz")
-        if self.crossfade_s is not None:
-            if not np.isfinite(self.crossfade_s) or not 0.0 <= self.crossfade_s <= self.chunk_s:
-                raise StreamError(
-                    f"crossfade_s must be None (whole chunk) or between 0 and chunk_s = {self.chunk_s}, "
-                    f"got {self.crossfade_s!r}"
-                )
-        if self.noise_snr_db is not None and not np.isfinite(self.noise_snr_db):
-            raise StreamError(f"noise_snr_db must be a finite number of dB or None, got {self.noise_snr_db!r}")
-        if not np.isfinite(self.max_rir_s) or self.max_rir_s <= 0 or int(round(self.max_rir_s * fs)) < 1:
-            raise StreamError(f"max_rir_s must be positive (at least one sample), got {self.max_rir_s!r}")
-
-    @property
-    def chunk_samples(self) -> int:
-        return int(round(self.chunk_s * self.sample_rate_hz))
-
-    @property
-    def max_rir_samples(self) -> int:
-        return int(round(self.max_rir_s * self.sample_rate_hz))
-
-    @property
-    def crossfade_samples(self) -> int:
-        """Length of the fade-in of a new RIR (the whole chunk when ``crossfade_s`` is None)."""
-        if self.crossfade_s is None:
-            return self.chunk_samples
-        return min(self.chunk_samples, int(round(self.crossfade_s * self.sample_rate_hz)))
-
-
-def _fade_in(config: StreamConfig) -> np.ndarray:
-    """(n,) float32 weight of the new RIR over the emission samples of a changing chunk."""
-    n = config.chunk_samples
-    m = config.crossfade_samples
-    w = np.ones(n, np.float64)
-    if config.crossfade_s is None:
-        w = (np.arange(n) + 0.5) / n  # linear, symmetric: steps of 0.5/n at both chunk edges
-    elif m > 0:
-        w[:m] = 0.5 - 0.5 * np.cos(np.pi * (np.arange(m) + 0.5) / m)
-    return w.astype(np.float32)
+__all__ = ["BinauralStream", "SplitRIR", "StreamConfig", "StreamError", "render_static"]
 
 
 class BinauralStream:
@@ -147,7 +82,8 @@ class BinauralStream:
     at the start of an episode. See the module docstring for the exact semantics.
     """
 
-    def __init__(self, config: StreamConfig, num_sources: int = 1, seed: int | np.random.Generator = 0):
+    def __init__(self, config: StreamConfig, num_sources: int = 1, seed: int | np.random.Generator = 0,
+                 dry_caches: list | None = None):
         if not isinstance(config, StreamConfig):
             raise StreamError(f"config must be a StreamConfig, got {type(config).__name__}")
         if isinstance(num_sources, bool) or not isinstance(num_sources, int | np.integer) or num_sources < 1:
@@ -157,6 +93,9 @@ class BinauralStream:
         self._fade = _fade_in(config)
         self._hard_switch = config.crossfade_s is not None and config.crossfade_samples == 0
         self._carry = np.zeros((self.num_sources, 2, config.max_rir_samples), np.float32)
+        if dry_caches is not None and len(dry_caches) < self.num_sources:
+            raise StreamError(f"expected {self.num_sources} dry caches (one per source), got {len(dry_caches)}")
+        self._shared_dry = dry_caches
         self.reset(seed)
 
     @property
@@ -178,9 +117,13 @@ class BinauralStream:
         self._head = [0] * self.num_sources  # ring-buffer start of each source's carry
         self._rir: list[np.ndarray | None] = [None] * self.num_sources  # private copies
         self._provider: list = [None] * self.num_sources  # spectrum providers of those RIRs
-        self._dry_cache = [OrderedDict() for _ in range(self.num_sources)]  # dry_keys -> chunk spectra
+        # dry_keys -> chunk spectra; caches given to the constructor outlive resets and streams (entries
+        # are checked against the chunk's samples, so they never depend on which episode made them)
+        self._dry_cache = (self._shared_dry if self._shared_dry is not None
+                           else [OrderedDict() for _ in range(self.num_sources)])
         self._spec: list[np.ndarray | None] = [None] * self.num_sources  # (2, nfft // 2 + 1) complex64
         self._nfft: list[int] = [0] * self.num_sources
+        self._tail_specs = [{} for _ in range(self.num_sources)]  # SplitRIR tails without a provider
         self._samples_rendered = 0
         if seed is not None:
             self._rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
@@ -199,7 +142,8 @@ class BinauralStream:
 
         Args:
             dry_chunks: per source, ``(n,)`` dry samples of this chunk (``n = chunk_samples``).
-            rirs: per source, ``(2, L)`` binaural RIR of this chunk (channel 0 = left ear), ``L <= max_rir_s``.
+            rirs: per source, ``(2, L)`` binaural RIR of this chunk (channel 0 = left ear), ``L <= max_rir_s``,
+                or a :class:`SplitRIR` (early part + read-only tail; ``spectra`` is then ignored for it).
             spectra: optional, per source, None or a callable ``nfft -> (2, nfft // 2 + 1)`` complex64
                 returning ``scipy.fft.rfft(rir, nfft)`` of that source's RIR, e.g. from a cache kept
                 beside the RIRs (the stream then transforms no RIR itself). FFT sizes come from
@@ -242,8 +186,9 @@ class BinauralStream:
         q = self.LENGTH_QUANTUM
         return sfft.next_fast_len(self.chunk_samples + -(-int(rir_length) // q) * q - 1, real=True)
 
-    #: chunk spectra kept per source for ``dry_keys`` (a 6 s looping ring is 24 chunks of 0.25 s)
-    DRY_CACHE_ITEMS = 64
+    #: chunk spectra kept per source for ``dry_keys`` (a 6 s looping ring is 24 chunks of 0.25 s, each
+    #: kept at the full FFT size and at the short sizes of split RIRs' early parts)
+    DRY_CACHE_ITEMS = 128
 
     def _rir_spectrum(self, h: np.ndarray, provider, nfft: int) -> np.ndarray:
         if provider is not None:
@@ -268,7 +213,8 @@ class BinauralStream:
             entry[i].flags.writeable = False
         return entry[i]
 
-    def _render_source(self, s: int, x: np.ndarray, h: np.ndarray, provider=None, key=None) -> np.ndarray:
+    def _convolve(self, s: int, x: np.ndarray, h: np.ndarray, provider, key):
+        """(y, tail): this chunk's linear convolution (2, >= n + tail) with a whole-array RIR (or None)."""
         n = self.chunk_samples
         prev = self._rir[s]
         prev_provider = self._provider[s]
@@ -299,7 +245,80 @@ class BinauralStream:
             y = sfft.irfft(spec, self._nfft[s], axis=-1)
         elif changed:
             self._spec[s], self._nfft[s] = None, 0  # computed lazily when the source sounds again
+        return y, tail
 
+    def _tail_spectrum(self, s: int, h: SplitRIR, nfft: int) -> np.ndarray:
+        if h.tail_spectrum is not None:
+            return h.tail_spectrum(nfft)
+        cache = self._tail_specs[s]
+        hit = cache.get(nfft)
+        if hit is None or hit[0] is not h.tail:
+            hit = cache[nfft] = (h.tail, sfft.rfft(h.tail, nfft, axis=-1))
+            if len(cache) > 2:
+                cache.pop(next(iter(cache)))
+        return hit[1]
+
+    def _convolve_split(self, s: int, x: np.ndarray, h: SplitRIR, key):
+        """(y, tail) as :meth:`_convolve` for a :class:`SplitRIR`: the tail is convolved at full
+        length (crossfaded only when the tail itself changed, else ``x (1 - w) * t + x w * t = x * t``
+        with the tail's reused spectrum), the early parts at a short FFT size and added in place."""
+        n = self.chunk_samples
+        prev = self._rir[s]
+        # identity first (cheap), then content: whether a cache handed back the same array or an equal
+        # one never changes an output sample
+        tail_changed = prev is not None and prev.tail is not h.tail and not (
+            prev.tail.shape == h.tail.shape and np.array_equal(prev.tail, h.tail))
+        changed = tail_changed or (prev is not None and not (
+            prev.start == h.start and prev.early.shape == h.early.shape and np.array_equal(prev.early, h.early)))
+        if prev is None or changed:
+            self._rir[s] = cur = SplitRIR(h.early.copy(), h.start, h.tail, h.tail_spectrum)
+        else:
+            cur = prev
+        if not x.any():
+            return None, 0
+        fade = changed and not self._hard_switch
+        length = max(prev.length, cur.length) if fade else cur.length
+        if fade and tail_changed:
+            nfft = max(self.fft_size(prev.length), self.fft_size(cur.length))
+            x_new = self._dry_spectrum(s, x, key, nfft, faded=True)
+            spec = (self._dry_spectrum(s, x, key, nfft, faded=False) - x_new) * self._tail_spectrum(s, prev, nfft)
+            spec += x_new * self._tail_spectrum(s, cur, nfft)
+        else:
+            nfft = self.fft_size(cur.length)
+            spec = self._dry_spectrum(s, x, key, nfft, faded=False) * self._tail_spectrum(s, cur, nfft)
+        y = sfft.irfft(spec, nfft, axis=-1)
+        parts = [(prev, True), (cur, False)] if fade else [(cur, None)]
+        lo = min(p.start for p, _ in parts)
+        hi = max(p.start + p.early.shape[1] for p, _ in parts)
+        if hi > lo:
+            ne = self.fft_size(hi - lo)
+            x_new = self._dry_spectrum(s, x, key, ne, faded=True) if fade else None
+            x_all = self._dry_spectrum(s, x, key, ne, faded=False)
+            if fade:  # both parts placed at their starts within the window [lo, hi), one transform
+                both = np.zeros((2, 2, hi - lo), np.float32)
+                for i, p in enumerate((prev, cur)):
+                    both[i, :, p.start - lo : p.start - lo + p.early.shape[1]] = p.early
+                e = sfft.rfft(both, ne, axis=-1)
+                spec = e[0] * (x_all - x_new)
+                spec += e[1] * x_new
+            else:
+                spec = sfft.rfft(cur.early, ne, axis=-1) * x_all
+            m = hi - lo + n - 1
+            y[:, lo : lo + m] += sfft.irfft(spec, ne, axis=-1)[:, :m]
+        return y, length - 1
+
+    def _render_source(self, s: int, x: np.ndarray, h, provider=None, key=None) -> np.ndarray:
+        n = self.chunk_samples
+        prev = self._rir[s]
+        if isinstance(h, SplitRIR) != isinstance(prev, SplitRIR) and prev is not None:
+            # switching representation: continue with whole arrays (same result, no reuse)
+            if isinstance(prev, SplitRIR):
+                self._rir[s], self._provider[s], self._spec[s], self._nfft[s] = prev.full(), None, None, 0
+            h, provider = h.full(), None
+        if isinstance(h, SplitRIR):
+            y, tail = self._convolve_split(s, x, h, key)
+        else:
+            y, tail = self._convolve(s, x, h, provider, key)
         out = np.zeros((2, n), np.float32) if y is None else y[:, :n].astype(np.float32, copy=True)
         # the carry is a ring buffer: logical sample j of the pending reverberation sits at
         # physical index (head + j) % C (no memmove of the whole buffer every chunk)
@@ -335,13 +354,18 @@ class BinauralStream:
                     f"dry chunk of source {s} has shape {x.shape}, expected ({n},) = chunk_s * sample_rate_hz "
                     f"({self.config.chunk_s} s at {self.config.sample_rate_hz} Hz)"
                 )
-            h = _as_float32(rirs[s], f"RIR of source {s}")
-            if h.ndim != 2 or h.shape[0] != 2 or h.shape[1] < 1:
+            h = rirs[s]
+            h = self._split_rir(s, h) if isinstance(h, SplitRIR) else _as_float32(h, f"RIR of source {s}")
+            if isinstance(h, SplitRIR):
+                pass  # checked by _split_rir
+            elif h.ndim != 2 or h.shape[0] != 2 or h.shape[1] < 1:
                 raise StreamError(
                     f"RIR of source {s} has shape {h.shape}, expected (2, L) binaural with L >= 1 "
                     f"(channel 0 = left ear)"
                 )
-            if h.shape[1] > self.config.max_rir_samples:
+            length = h.length if isinstance(h, SplitRIR) else h.shape[1]
+            if length > self.config.max_rir_samples:
+                h = h.tail if isinstance(h, SplitRIR) else h
                 raise StreamError(
                     f"RIR of source {s} is {h.shape[1] / self.config.sample_rate_hz:.3f} s ({h.shape[1]} samples), "
                     f"longer than max_rir_s = {self.config.max_rir_s} s; truncate it or raise StreamConfig.max_rir_s"
@@ -351,38 +375,22 @@ class BinauralStream:
         return dry, out_rirs
 
 
-def _ring_slices(start: int, length: int, size: int):
-    """Physical ``(lo, hi, offset)`` slices of ``length`` logical samples from ``start`` in a ring of ``size``."""
-    first = min(length, size - start)
-    out = [(start, start + first, 0)]
-    if length > first:
-        out.append((0, length - first, first))
-    return out
-
-
-def _as_float32(a: np.ndarray, name: str) -> np.ndarray:
-    arr = np.asarray(a)
-    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise StreamError(f"{name} must be real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float32, copy=False)
-    # a float64 sum of float32 values cannot overflow: it is finite iff every value is
-    if not np.isfinite(arr.sum(dtype=np.float64)):
-        raise StreamError(f"{name} contains NaN or infinite values")
-    return arr
-
-
-def render_static(signal: np.ndarray, rir: np.ndarray) -> np.ndarray:
-    """Reference offline rendering: ``(2, n)`` float32 = the first ``n`` samples of ``signal * rir``.
-
-    ``signal`` is ``(n,)`` dry audio, ``rir`` a ``(2, L)`` binaural RIR; computed in float64.
-    """
-    x = np.asarray(signal)
-    h = np.asarray(rir)
-    if x.ndim != 1 or x.size == 0:
-        raise StreamError(f"signal must be a non-empty 1-D array, got shape {x.shape}")
-    if h.ndim != 2 or h.shape[0] != 2 or h.shape[1] < 1:
-        raise StreamError(f"rir must have shape (2, L) with L >= 1, got {h.shape}")
-    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(h))):
-        raise StreamError("signal or rir contains NaN or infinite values")
-    y = fftconvolve(x[None, :].astype(np.float64), h.astype(np.float64), axes=-1)
-    return y[:, : x.shape[0]].astype(np.float32)
+    def _split_rir(self, s: int, h: SplitRIR) -> SplitRIR:
+        """Checked (float32, finite, consistent) parts; a tail already in use is not re-checked,
+        a writeable one is replaced by a read-only private copy."""
+        early = _as_float32(h.early, f"early part of the RIR of source {s}")
+        prev = self._rir[s]
+        tail = h.tail
+        if not (isinstance(prev, SplitRIR) and prev.tail is tail):
+            tail = _as_float32(tail, f"tail of the RIR of source {s}")
+            if tail.flags.writeable:
+                tail = tail.copy()
+                tail.flags.writeable = False
+        ok = (tail.ndim == 2 and tail.shape[0] == 2 and tail.shape[1] >= 1 and early.ndim == 2
+              and early.shape[0] == 2 and 0 <= int(h.start) and int(h.start) + early.shape[1] <= tail.shape[1])
+        if not ok:
+            raise StreamError(f"split RIR of source {s}: tail {tail.shape} must be (2, L >= 1) and early "
+                              f"{early.shape} (2, E) must fit in it from start = {h.start}")
+        if early is h.early and tail is h.tail:
+            return h
+        return SplitRIR(early, int(h.start), tail, h.tail_spectrum if tail is h.tail else None)

@@ -68,11 +68,14 @@ def _tail_noises(sample_rate_hz: int, n_samples: int) -> np.ndarray:
     return out
 
 
-def _envelope(srir: SpatialRIR, n: int) -> np.ndarray:
-    """(7, n) float32 amplitude envelope per sample from the tail's energy-per-bin histogram.
+def _envelope_pieces(srir: SpatialRIR, n: int):
+    """The tail's amplitude envelope as pieces, or None when bins are not whole numbers of samples.
 
-    Linear interpolation between bin centres (the first bin's value before the first
-    centre; a ramp to zero over the half bin after the last one).
+    Returns ``(head, coef, frac, h, k, m)``: the (7,) amplitude for samples ``[0, h)`` (the first
+    bin's value before the first bin centre), then ``k`` blocks of ``m`` samples starting at the
+    bin centres, where block ``j`` has amplitude ``coef[j, 0] + coef[j, 1] * frac`` per band
+    (``coef`` (k, 2, 7): value at the centre and slope to the next centre; linear interpolation,
+    a ramp to zero over the half bin after the last one).
     """
     fs = srir.sample_rate_hz
     bins = srir.tail.shape[1]
@@ -80,27 +83,60 @@ def _envelope(srir: SpatialRIR, n: int) -> np.ndarray:
     amp = np.sqrt(np.maximum(srir.tail, 0.0) / np.float32(spb)).astype(np.float32)
     m = int(round(spb))
     if abs(spb - m) > 1e-9 or m < 2:
-        centres = (np.arange(bins) + 0.5) * spb
-        t = np.arange(n)
-        return np.stack([np.interp(t, centres, amp[b], left=amp[b, 0], right=0.0) for b in range(7)]).astype(
-            np.float32)
-    # bins are whole numbers of samples: interpolate block by block, blocks starting at the centres
+        return None, amp
     h = (m + 1) // 2  # first sample at or after centre 0
     k = max(0, -(-(n - h) // m))  # blocks needed to cover [h, n)
     ampp = np.zeros((7, k + 1), np.float32)
     ampp[:, : min(bins, k + 1)] = amp[:, : k + 1]
+    coef = np.empty((k, 2, 7), np.float32)
+    coef[:, 0] = ampp[:, :k].T
+    coef[:, 1] = (ampp[:, 1:] - ampp[:, :k]).T
     frac = ((np.arange(m) + (h - 0.5 * m)) / m).astype(np.float32)  # (m,) position between centres
+    return (amp[:, 0], coef, frac, h, k, m), amp
+
+
+def _envelope(srir: SpatialRIR, n: int) -> np.ndarray:
+    """(7, n) float32 amplitude envelope per sample from the tail's energy-per-bin histogram."""
+    pieces, amp = _envelope_pieces(srir, n)
+    if pieces is None:
+        spb = srir.tail_bin_s * srir.sample_rate_hz
+        centres = (np.arange(amp.shape[1]) + 0.5) * spb
+        t = np.arange(n)
+        return np.stack([np.interp(t, centres, amp[b], left=amp[b, 0], right=0.0) for b in range(7)]).astype(
+            np.float32)
+    head, coef, frac, h, k, m = pieces
     env = np.empty((7, h + k * m), np.float32)
-    env[:, :h] = amp[:, :1]
-    body = env[:, h:].reshape(7, k, m)
-    # a + (b - a) frac, written in place: no (7, n) temporary (fresh pages cost more than the arithmetic)
-    np.multiply((ampp[:, 1:] - ampp[:, :k])[:, :, None], frac, out=body)
-    body += ampp[:, :k, None]
+    env[:, :h] = head[:, None]
+    env[:, h:] = (coef[:, 0, :, None] + coef[:, 1, :, None] * frac).transpose(1, 0, 2).reshape(7, k * m)
     return env[:, :n]
 
 
+def _shape_noise(srir: SpatialRIR, n: int, noises: np.ndarray, offset: int) -> np.ndarray:
+    """(C, n) float32: sum over bands of envelope x band noise, for the C noises (C, 7, bank) from ``offset``.
+
+    Block by block (bins are whole numbers of samples): each block is a (2, 7) @ (7, m) product
+    of the envelope's value and slope with the block's band noises, so the (7, n) per-sample
+    envelope is never materialized (it is memory traffic, not arithmetic, that costs here).
+    """
+    pieces, _ = _envelope_pieces(srir, n)
+    # whole blocks may run past n; near the end of the noise bank they would run past the bank too
+    if pieces is None or offset + pieces[3] + pieces[4] * pieces[5] > noises.shape[-1]:
+        env = _envelope(srir, n)
+        return np.stack([np.einsum("bt,bt->t", env, nz[:, offset : offset + n]) for nz in noises])
+    head, coef, frac, h, k, m = pieces
+    out = np.empty((len(noises), h + k * m), np.float32)
+    for c, nz in enumerate(noises):
+        out[c, :h] = head @ nz[:, offset : offset + h]
+        blocks = nz[:, offset + h : offset + h + k * m].reshape(7, k, m).transpose(1, 0, 2)  # (k, 7, m) view
+        r = np.matmul(coef, blocks)  # (k, 2, m): value and slope parts
+        body = out[c, h:].reshape(k, m)
+        np.multiply(r[:, 1], frac, out=body)
+        body += r[:, 0]
+    return out[:, :n]
+
+
 def render_tail(srir: SpatialRIR, n: int, binaural: bool) -> np.ndarray:
-    """(2, n) or (1, n) float32 diffuse tail (cached per spatial RIR object)."""
+    """(2, n) or (1, n) float32 diffuse tail (cached per spatial RIR object; read-only)."""
     key = (id(srir), n, binaural)
     hit = _TAIL_CACHE.get(id(srir))
     if hit is not None and hit[0] == key and hit[1] is srir:
@@ -109,11 +145,8 @@ def render_tail(srir: SpatialRIR, n: int, binaural: bool) -> np.ndarray:
     bank_len = _next_pow2(max(n * 2, fs * 4))
     noises = _tail_noises(fs, bank_len)
     offset = int(srir.noise_seed % (bank_len - n))
-    env = _envelope(srir, n)
-    if not binaural:
-        out = np.einsum("bt,bt->t", env, noises[0, :, offset : offset + n])[None]
-    else:
-        out = np.stack([np.einsum("bt,bt->t", env, noises[c, :, offset : offset + n]) for c in (1, 2)])
+    out = _shape_noise(srir, n, noises[1:] if binaural else noises[:1], offset)
+    out.flags.writeable = False  # shared: by the cache, and by the streams that convolve it
     if len(_TAIL_CACHE) >= _TAIL_CACHE_SIZE:
         _TAIL_CACHE.pop(next(iter(_TAIL_CACHE)))
     _TAIL_CACHE[id(srir)] = (key, srir, out)
@@ -194,7 +227,21 @@ def binaural_rir(srir: SpatialRIR, hrtf, yaw_rad: float) -> np.ndarray:
     aligned first (so high frequencies do not smear) and the interpolated onset put back
     as a phase, together with the arrival's fractional delay. The HRTF's latency at the
     head centre is removed (see :func:`_hrtf_onset`): a frontal arrival reaches both ears
-    at its path delay.
+    at its path delay. Equals ``tail + early`` of :func:`binaural_parts` (early placed at its start).
+    """
+    early, start, tail = binaural_parts(srir, hrtf, yaw_rad)
+    out = tail.copy()
+    out[:, start : start + early.shape[1]] += early
+    return out
+
+
+def binaural_parts(srir: SpatialRIR, hrtf, yaw_rad: float) -> tuple[np.ndarray, int, np.ndarray]:
+    """The binaural RIR of :func:`binaural_rir` in two parts: ``(early, start, tail)``.
+
+    ``early`` (2, E) float32 holds the discrete arrivals (HRTF-filtered blocks, the only part
+    that depends on the head's yaw) for samples ``[start, start + E)``; ``tail`` (2, n) float32
+    is the diffuse tail, rendered once per spatial RIR and shared (read-only). The streaming
+    convolution uses the split to reuse the tail's spectrum while only the head turns.
     """
     if hrtf.sample_rate_hz != srir.sample_rate_hz:
         raise ValueError(
@@ -225,4 +272,9 @@ def binaural_rir(srir: SpatialRIR, hrtf, yaw_rad: float) -> np.ndarray:
     # scipy.fft keeps complex64 -> float32 (numpy's FFT would promote to float64)
     blocks = scipy.fft.irfft(h, n_fft, axis=-1)
     starts = start.astype(np.int64) - shift - _hrtf_onset(hrtf)
-    return _add_blocks(render_tail(srir, n, binaural=True).copy(), blocks, starts)
+    tail = render_tail(srir, n, binaural=True)
+    lo = int(min(max(int(starts.min()), 0), n)) if A else 0
+    hi = int(min(max(int(starts.max()) + n_fft, lo), n)) if A else 0
+    early = np.zeros((2, hi - lo), np.float32)
+    _add_blocks(early, blocks, starts - lo)
+    return early, lo, tail

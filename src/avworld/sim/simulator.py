@@ -98,6 +98,7 @@ class Simulator:
             ),
             num_sources=max(1, len(self.sources)),
             seed=int(rng.integers(2**31)),
+            dry_caches=self.world.dry_spectrum_caches(max(1, len(self.sources))),
         )
         self.pose = np.array([pose[0], pose[1], float(wrap_angle(pose[2]))])
         self.step_index = 0
@@ -155,8 +156,8 @@ class Simulator:
         if self.sources:
             positions = [s.position_at(t_mid) for s in self.sources]
             dry = [sig.read(t0, n) for sig in self._signals]
-            rirs, spectra = zip(*(world.binaural_with_spectrum(p, ear, yaw) for p in positions))
-            mix, per_source = self._stream.step_per_source(dry, rirs, spectra, [self._dry_key(k, t0, n)
+            rirs = [world.binaural_split(p, ear, yaw) for p in positions]
+            mix, per_source = self._stream.step_per_source(dry, rirs, None, [self._dry_key(k, t0, n)
                                                                                 for k in range(len(dry))])
             extra["source_binaural"] = per_source
             extra["source_dry"] = np.stack(dry)

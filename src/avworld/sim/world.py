@@ -11,7 +11,8 @@ import scipy.fft as sfft
 from avworld.acoustics.cache import RIRCache
 from avworld.acoustics.hrtf import load_hrtf
 from avworld.acoustics.spatial_rir import AcousticEngine
-from avworld.acoustics.synthesis import binaural_rir
+from avworld.acoustics.stream import SplitRIR
+from avworld.acoustics.synthesis import binaural_parts, binaural_rir
 from avworld.geometry.navigation import NavConfig, NavGrid
 from avworld.geometry.raycast import RayCaster
 from avworld.geometry.scene import Scene
@@ -38,7 +39,24 @@ class SharedWorld:
         self.rirs = RIRCache(self.engine, max_items=cfg.rir_cache_items)
         self.hrtf = load_hrtf(cfg.hrtf, cfg.sample_rate_hz)
         self._binaural: OrderedDict[tuple, tuple[np.ndarray, _SpectrumCache]] = OrderedDict()
+        self._split: OrderedDict[tuple, SplitRIR] = OrderedDict()
+        self._tail_spectra: OrderedDict[int, _SpectrumCache] = OrderedDict()  # id(tail) -> spectra
         self.ear_height_m = cfg.camera.height_m
+        self._dry_spectra: list[OrderedDict] = []
+
+    def dry_spectrum_caches(self, num_sources: int) -> list[OrderedDict]:
+        """Chunk-spectrum caches for :class:`BinauralStream` (one per source index) shared by every
+        episode of every simulator of this world: a looping sound's chunks recur across episodes whose
+        start phases lie on the step grid (the dataset generator's do). Entries are checked against
+        the chunk's samples, so sharing never changes an output sample; they are not pickled."""
+        while len(self._dry_spectra) < num_sources:
+            self._dry_spectra.append(OrderedDict())
+        return self._dry_spectra[:num_sources]
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_dry_spectra"] = []  # a cache (up to tens of MB), rebuilt on use
+        return state
 
     def ear_position(self, x: float, y: float) -> np.ndarray:
         return np.array([x, y, self.nav.floor_z + self.ear_height_m])
@@ -62,6 +80,30 @@ class SharedWorld:
         if len(self._binaural) > self.config.binaural_cache_items:
             self._binaural.popitem(last=False)
         return entry
+
+    def binaural_split(self, source, listener, yaw_rad: float) -> SplitRIR:
+        """The binaural RIR of :meth:`binaural` as a :class:`SplitRIR` (early part + shared tail,
+        with the tail's spectra cached): what the simulator streams, so that a turn on the spot
+        reuses the tail's spectrum. ``split.full()`` equals ``binaural(...)`` exactly."""
+        yaw_q = round(float(yaw_rad), 4)
+        key = self.rirs.key(source, listener) + (yaw_q,)
+        hit = self._split.get(key)
+        if hit is not None:
+            self._split.move_to_end(key)
+            return hit
+        early, start, tail = binaural_parts(self.rirs.get(source, listener), self.hrtf, yaw_q)
+        spectra = self._tail_spectra.get(id(tail))
+        if spectra is None or spectra.rir is not tail:
+            spectra = self._tail_spectra[id(tail)] = _SpectrumCache(tail)
+            if len(self._tail_spectra) > 16:
+                self._tail_spectra.popitem(last=False)
+        else:
+            self._tail_spectra.move_to_end(id(tail))
+        early.flags.writeable = False
+        split = self._split[key] = SplitRIR(early, start, tail, spectra)
+        if len(self._split) > self.config.binaural_cache_items:
+            self._split.popitem(last=False)
+        return split
 
 
 class _SpectrumCache:

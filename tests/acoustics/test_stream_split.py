@@ -1,0 +1,154 @@
+"""Split RIRs (early part + shared tail): the stream's tail-reusing path renders what whole RIRs render."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from avworld.acoustics.hrtf import load_hrtf
+from avworld.acoustics.spatial_rir import AcousticConfig, AcousticEngine
+from avworld.acoustics.stream import BinauralStream, SplitRIR, StreamConfig, StreamError
+from avworld.acoustics.synthesis import _envelope, _tail_noises, binaural_parts, binaural_rir, render_tail
+
+from .rooms import shoebox
+
+FS = 16000
+
+
+def _tail(rng: np.random.Generator, length: int, rt_s: float = 0.4) -> np.ndarray:
+    t = np.arange(length) / FS
+    tail = (rng.standard_normal((2, length)) * np.exp(-6.9 * t / rt_s) * 0.05).astype(np.float32)
+    tail.flags.writeable = False
+    return tail
+
+
+def _early(rng: np.random.Generator, width: int) -> np.ndarray:
+    return (rng.standard_normal((2, width)) * np.hanning(width)).astype(np.float32)
+
+
+def _sequence(rng: np.random.Generator) -> list[SplitRIR]:
+    """Turns (same tail, new early part), moves (new tail), a stop (same split) and a longer tail."""
+    t1, t2, t3 = _tail(rng, 4000), _tail(rng, 4000), _tail(rng, 5500, rt_s=0.6)
+    e = [_early(rng, w) for w in (300, 420, 300, 500)]
+    return [SplitRIR(e[0], 40, t1), SplitRIR(e[1], 55, t1), SplitRIR(e[1], 55, t1), SplitRIR(e[2], 10, t2),
+            SplitRIR(e[3], 200, t2), SplitRIR(e[0], 0, t3), SplitRIR(e[2], 90, t3), SplitRIR(e[3], 30, t1)]
+
+
+@pytest.mark.parametrize("crossfade_s", [None, 0.01, 0.0])
+def test_split_rirs_render_as_their_whole_arrays(crossfade_s):
+    rng = np.random.default_rng(3)
+    splits = _sequence(rng)
+    cfg = StreamConfig(sample_rate_hz=FS, chunk_s=0.1, crossfade_s=crossfade_s, max_rir_s=0.5)
+    n = cfg.chunk_samples
+    x = rng.standard_normal(n * len(splits)).astype(np.float32)
+    x[2 * n : 3 * n] = 0.0  # a silent chunk: no FFTs, state still follows the RIRs
+    a, b = BinauralStream(cfg), BinauralStream(cfg)
+    for k, h in enumerate(splits):
+        chunk = x[k * n : (k + 1) * n]
+        got, want = a.step([chunk], [h]), b.step([chunk], [h.full()])
+        assert np.abs(got - want).max() <= 2e-6 * max(1.0, np.abs(want).max()), k
+
+
+def test_split_tail_spectrum_provider_and_writeable_tails_and_mixed_inputs():
+    rng = np.random.default_rng(4)
+    splits = _sequence(rng)
+    cfg = StreamConfig(sample_rate_hz=FS, chunk_s=0.1, max_rir_s=0.5)
+    n = cfg.chunk_samples
+    calls = []
+
+    def provider_for(tail):
+        def spectrum(nfft):
+            calls.append(nfft)
+            return np.fft.rfft(tail, nfft, axis=-1).astype(np.complex64)
+        return spectrum
+
+    x = rng.standard_normal(n * len(splits)).astype(np.float32)
+    with_provider = [SplitRIR(h.early, h.start, h.tail, provider_for(h.tail)) for h in splits]
+    writeable = [SplitRIR(h.early, h.start, np.array(h.tail)) for h in splits]  # copied each step
+    mixed = [h if k % 3 else h.full() for k, h in enumerate(splits)]  # whole arrays now and then
+    ref = BinauralStream(cfg)
+    streams = [BinauralStream(cfg) for _ in range(3)]
+    for k in range(len(splits)):
+        chunk = x[k * n : (k + 1) * n]
+        want = ref.step([chunk], [splits[k].full()])
+        for stream, seq in zip(streams, (with_provider, writeable, mixed), strict=True):
+            got = stream.step([chunk], [seq[k]])
+            assert np.abs(got - want).max() <= 2e-6 * max(1.0, np.abs(want).max()), k
+    assert calls  # the provider's spectra were used
+
+
+def test_split_rir_validation():
+    rng = np.random.default_rng(5)
+    stream = BinauralStream(StreamConfig(sample_rate_hz=FS, chunk_s=0.1, max_rir_s=0.2))
+    x = np.ones(stream.chunk_samples, np.float32)
+    tail = _tail(rng, 1000)
+    with pytest.raises(StreamError, match="must fit"):
+        stream.step([x], [SplitRIR(_early(rng, 100), 950, tail)])
+    with pytest.raises(StreamError, match="NaN"):
+        stream.step([x], [SplitRIR(np.full((2, 10), np.nan, np.float32), 0, tail)])
+    with pytest.raises(StreamError, match="longer than max_rir_s"):
+        stream.step([x], [SplitRIR(_early(rng, 10), 0, _tail(rng, 4000))])
+
+
+@pytest.fixture(scope="module")
+def room():
+    scene = shoebox((6.0, 4.0, 3.0), absorption=0.3)
+    engine = AcousticEngine(scene, AcousticConfig(max_rir_s=0.6))
+    return engine.spatial_rir([1.0, 1.0, 1.5], [4.0, 2.5, 1.6]), load_hrtf("kemar", FS)
+
+
+def test_binaural_parts_add_up_to_the_binaural_rir(room):
+    srir, hrtf = room
+    whole = binaural_rir(srir, hrtf, 0.7)
+    early, start, tail = binaural_parts(srir, hrtf, 0.7)
+    assert not tail.flags.writeable and tail is binaural_parts(srir, hrtf, -1.2)[2]  # shared across yaws
+    assert np.array_equal(SplitRIR(early, start, tail).full(), whole)
+    assert early.shape[1] < whole.shape[1] // 4  # the early part is short: only it depends on the yaw
+
+
+def test_blockwise_tail_equals_the_per_sample_envelope_product(room):
+    srir, _ = room
+    n = int(np.ceil(srir.duration_s * FS))
+    tail = render_tail(srir, n, binaural=True)
+    bank = _tail_noises(FS, 1 << int(np.ceil(np.log2(max(2 * n, 4 * FS)))))
+    offset = int(srir.noise_seed % (bank.shape[-1] - n))
+    env = _envelope(srir, n).astype(np.float64)
+    ref = np.stack([np.einsum("bt,bt->t", env, bank[c, :, offset : offset + n].astype(np.float64)) for c in (1, 2)])
+    assert np.abs(tail - ref).max() <= 1e-5 * np.abs(ref).max()
+
+
+@pytest.mark.parametrize("edge", [1, 7, 40])
+def test_tail_noise_offset_at_the_end_of_the_noise_bank(room, edge):
+    """Noise seeds whose offset sits at the top of the bank (whole blocks would run past it)."""
+    import dataclasses
+
+    srir, _ = room
+    n = int(np.ceil(srir.duration_s * FS))
+    bank_len = 1 << int(np.ceil(np.log2(max(2 * n, 4 * FS))))
+    srir = dataclasses.replace(srir, noise_seed=bank_len - n - edge)  # offset = bank_len - n - edge
+    tail = render_tail(srir, n, binaural=True)
+    bank = _tail_noises(FS, bank_len)
+    offset = bank_len - n - edge
+    env = _envelope(srir, n).astype(np.float64)
+    ref = np.stack([np.einsum("bt,bt->t", env, bank[c, :, offset : offset + n].astype(np.float64)) for c in (1, 2)])
+    assert tail.shape == (2, n) and np.abs(tail - ref).max() <= 1e-5 * np.abs(ref).max()
+
+
+def test_equal_tails_are_the_same_tail_byte_for_byte():
+    """Whether a cache hands back the same tail array or an equal copy (e.g. after an eviction) must
+    not change a sample: the stream compares tails by content when identity fails."""
+    rng = np.random.default_rng(6)
+    splits = _sequence(rng)
+    cfg = StreamConfig(sample_rate_hz=FS, chunk_s=0.1, max_rir_s=0.5)
+    n = cfg.chunk_samples
+    x = rng.standard_normal(n * len(splits)).astype(np.float32)
+
+    def copied(h):
+        tail = h.tail.copy()
+        tail.flags.writeable = False
+        return SplitRIR(h.early.copy(), h.start, tail)
+
+    a, b = BinauralStream(cfg), BinauralStream(cfg)
+    for k, h in enumerate(splits):
+        chunk = x[k * n : (k + 1) * n]
+        assert a.step([chunk], [h]).tobytes() == b.step([chunk], [copied(h)]).tobytes(), k
