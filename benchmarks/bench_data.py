@@ -122,6 +122,8 @@ def instrument(timers: Timers, full: bool) -> None:
     timers.wrap(RenderJob, "result", "render")
     timers.wrap(AcousticEngine, "spatial_rir", "spatial_rir")
     timers.wrap(world, "binaural_rir", "binaural_synthesis")
+    if hasattr(world, "binaural_parts"):  # the split RIR path (early part + shared tail) of the simulator
+        timers.wrap(world, "binaural_parts", "binaural_synthesis")
     timers.wrap(world._SpectrumCache, "__call__", "rir_spectrum")
     timers.wrap(BinauralStream, "step_per_source", "stream_convolution")
     timers.wrap(Simulator, "step", "simulator_other")

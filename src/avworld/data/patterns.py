@@ -118,7 +118,10 @@ def plan_trajectory(
             if start is not None:
                 goal = _pick(rng, nav, _within(nav.geodesic_field(start), lo, hi, src_field, reach))
         yaw = float(rng.uniform(-np.pi, np.pi))
-        offset = -float(rng.uniform(0.0, sound_period_s))
+        # the ring's phase at the start, on the step grid: every phase of the loop is still drawn
+        # (uniformly, 0.15 s apart), and the chunks of all trajectories of a scene are then the same
+        # few dry chunks, whose spectra the simulator's stream computes once (see BinauralStream)
+        offset = -float(rng.integers(0, max(1, int(round(sound_period_s / sim_cfg.step_s))))) * sim_cfg.step_s
         if start is None or goal is None:
             continue
         steps = follower.follow(start, yaw, goal, max_steps=config.max_frames)
