@@ -173,3 +173,31 @@ def test_state_restores_an_episode_in_progress_bit_identically(env_id, episode_f
             assert oa[k].tobytes() == ob[k].tobytes(), k
     with pytest.raises(EpisodeError, match="state must be a dict"):
         b.unwrapped.state = {"rng": 1}
+
+
+def test_envs_of_one_process_share_worlds_without_changing_outputs(episode_file):
+    def run(env, seed, actions):
+        obs, _ = env.reset(seed=seed, options={"episode_index": 0})
+        seq = [obs]
+        for a in actions:
+            obs, r, term, trunc, _ = env.step(a)
+            seq.append({**obs, "r": np.array(r)})
+            if term or trunc:
+                break
+        return seq
+
+    acts = [1, 2, 1, 1, 3, 1, 2, 2, 1]
+    alone = run(gym.make("avworld/AudioGoal-v0", episodes=episode_file, **SMALL), 4, acts)
+    b = gym.make("avworld/AudioGoal-v0", episodes=episode_file, **SMALL)
+    c = gym.make("avworld/AudioGoal-v0", episodes=episode_file, **SMALL)
+    for k in (1, 0, 2):  # c fills the shared world's caches with other and overlapping positions first
+        c.reset(seed=k, options={"episode_index": k})
+        for a in [1, 1, 3, 1, 2, 1]:
+            c.step(a)
+    shared = run(b, 4, acts)
+    spec = b.unwrapped.episode.scene
+    assert b.unwrapped.world(spec) is c.unwrapped.world(spec)
+    assert len(alone) == len(shared)
+    for x, y in zip(alone, shared):
+        for k in x:
+            assert x[k].tobytes() == y[k].tobytes(), k

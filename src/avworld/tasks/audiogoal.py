@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
@@ -30,6 +31,9 @@ from avworld.tasks.episodes import (
     split_scenes,
 )
 from avworld.vision.camera import CameraConfig
+
+#: worlds held by some env of this process, by (scene spec, SimConfig); freed when no env holds them
+_PROCESS_WORLDS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 OBSERVATION_SETS = {"audiovisual": ("rgb", "depth", "audio", "spectrogram"), "audio": ("audio", "spectrogram"),
                     "vision": ("rgb", "depth"), "audiodepth": ("depth", "audio", "spectrogram")}
@@ -199,12 +203,21 @@ class AudioGoalEnv(gym.Env):
 
     # ------------------------------------------------------------------ worlds
     def world(self, spec: str) -> SharedWorld:
-        """The (cached) shared world of a scene spec."""
+        """The (cached) shared world of a scene spec.
+
+        Envs of one process (e.g. a ``SyncVectorEnv``) share a world while any of them holds
+        it: a world with its RIR caches takes tens to hundreds of MB, and outputs do not
+        depend on a world's cache history.
+        """
         from avworld.geometry.spec import load_scene_spec
 
         w = self._worlds.get(spec)
         if w is None:
-            w = SharedWorld(load_scene_spec(spec), self.sim_config)
+            key = (spec, self.sim_config)
+            w = _PROCESS_WORLDS.get(key)
+            if w is None:
+                w = SharedWorld(load_scene_spec(spec), self.sim_config)
+                _PROCESS_WORLDS[key] = w
             self._worlds[spec] = w
             while len(self._worlds) > self.config.world_cache:
                 self._worlds.popitem(last=False)
