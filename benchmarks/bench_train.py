@@ -36,8 +36,10 @@ from avworld.train.nav import make_nav_envs  # noqa: E402
 from avworld.train.ppo import PPOTrainer  # noqa: E402
 
 
-def run(agent: str, preset: str, episodes: str, updates: int, stop_bias: float, num_envs: int | None) -> dict:
-    ppo, env, model_kw = resolve(preset, {"num_envs": num_envs} if num_envs else {}, {"episodes": episodes})
+def run(agent: str, preset: str, episodes: str, updates: int, stop_bias: float, num_envs: int | None,
+        sync: bool = False) -> dict:
+    env_kw = {"episodes": episodes, **({"asynchronous": False} if sync else {})}
+    ppo, env, model_kw = resolve(preset, {"num_envs": num_envs} if num_envs else {}, env_kw)
     torch.manual_seed(0)
     envs = make_nav_envs(env, ppo.num_envs)
     try:
@@ -62,7 +64,7 @@ def run(agent: str, preset: str, episodes: str, updates: int, stop_bias: float, 
         lengths = [r["length"] for r in tr.window]
     finally:
         envs.close()
-    return {"agent": agent, "preset": preset, "size": env.size, "visual_keys": list(model_kw["visual_keys"]),
+    return {"agent": agent, "preset": preset, "size": env.size, "asynchronous": env.asynchronous, "visual_keys": list(model_kw["visual_keys"]),
             "num_envs": ppo.num_envs, "num_steps": ppo.num_steps, "epochs": ppo.epochs,
             "num_minibatches": ppo.num_minibatches, "parameters": policy.num_parameters(),
             "collect_s_each": [t[0] for t in times], "learn_s_each": [t[1] for t in times],
@@ -79,6 +81,7 @@ def main() -> None:
     p.add_argument("--updates", type=int, default=3, help="timed updates after one warm-up update")
     p.add_argument("--stop-bias", type=float, default=-3.0, help="added to the STOP logit (0: untrained policy)")
     p.add_argument("--num-envs", type=int, default=None, help="override the preset's envs per process")
+    p.add_argument("--sync", action="store_true", help="step the envs in the learner's process (no subprocesses)")
     p.add_argument("--out", default=None, help="default benchmarks/results/train_PRESET.json")
     args = p.parse_args()
     ep_path = Path("runs/bench/train_episodes.jsonl")
@@ -87,7 +90,7 @@ def main() -> None:
         save_episodes(ep_path, make_episodes(split_scenes("test", 4, rooms=(2, 4)), 4, cfg, seed=0), cfg, split="test")
     results = []
     for agent in args.agents.split(","):
-        r = run(agent, args.preset, str(ep_path), args.updates, args.stop_bias, args.num_envs)
+        r = run(agent, args.preset, str(ep_path), args.updates, args.stop_bias, args.num_envs, args.sync)
         results.append(r)
         print(f"{agent:6s} {args.preset} {r['size']}x{r['size']} {r['num_envs']} envs: total "
               f"{r['total_steps_per_s']:.0f} steps/s (collect {r['collect_steps_per_s']:.0f} steps/s, learn "

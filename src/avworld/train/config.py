@@ -101,9 +101,11 @@ PRESETS: dict[str, dict] = {
         "ppo": {}, "env": {"size": 128, "observations": "audiodepth"}, "model": {"visual_keys": ("depth",)},
     },
     "fast": {
-        "doc": "the soundspaces PPO sized for a 2-core machine: 64x64 depth, 8 envs (batched inference), 2 epochs, "
+        "doc": "the soundspaces PPO sized for a 2-core machine: 64x64 depth, 16 envs stepped in the learner process "
+               "(batched inference, shared worlds), 2 epochs, "
                "2 minibatches (the benchmark preset)",
-        "ppo": {"num_envs": 8, "epochs": 2, "num_minibatches": 2}, "env": {"size": 64, "observations": "audiodepth"},
+        "ppo": {"num_envs": 16, "epochs": 2, "num_minibatches": 2},
+        "env": {"size": 64, "observations": "audiodepth", "asynchronous": False},
         "model": {"visual_keys": ("depth",)},
     },
     "tiny": {
