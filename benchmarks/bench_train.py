@@ -64,7 +64,8 @@ def run(agent: str, preset: str, episodes: str, updates: int, stop_bias: float, 
         lengths = [r["length"] for r in tr.window]
     finally:
         envs.close()
-    return {"agent": agent, "preset": preset, "size": env.size, "asynchronous": env.asynchronous, "visual_keys": list(model_kw["visual_keys"]),
+    return {"agent": agent, "preset": preset, "size": env.size, "asynchronous": env.asynchronous,
+            "visual_keys": list(model_kw["visual_keys"]),
             "num_envs": ppo.num_envs, "num_steps": ppo.num_steps, "epochs": ppo.epochs,
             "num_minibatches": ppo.num_minibatches, "parameters": policy.num_parameters(),
             "collect_s_each": [t[0] for t in times], "learn_s_each": [t[1] for t in times],
