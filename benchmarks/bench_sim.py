@@ -86,12 +86,10 @@ def main() -> None:
         sim.reset(agent_pose=pose, sources=[source], seed=1)
         t = time.perf_counter()
         for a in actions:
-            if clear == "listener":
+            if clear in ("listener", "source"):
                 sim.world.rirs._mem.clear()
-                sim.world._binaural.clear()
-            elif clear == "source":
-                sim.world.rirs._mem.clear()
-                sim.world._binaural.clear()
+                sim.world.forget_rendered()
+            if clear == "source":
                 sim.world.engine._traces.clear()
             sim.step(int(a))
         return args.steps / (time.perf_counter() - t)

@@ -38,7 +38,7 @@ class SharedWorld:
         self.engine = AcousticEngine(scene, cfg.acoustics, self.raycaster)
         self.rirs = RIRCache(self.engine, max_items=cfg.rir_cache_items)
         self.hrtf = load_hrtf(cfg.hrtf, cfg.sample_rate_hz)
-        self._binaural: OrderedDict[tuple, tuple[np.ndarray, _SpectrumCache]] = OrderedDict()
+        self._binaural: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._split: OrderedDict[tuple, SplitRIR] = OrderedDict()
         self._tail_spectra: OrderedDict[int, _SpectrumCache] = OrderedDict()  # id(tail) -> spectra
         self.ear_height_m = cfg.camera.height_m
@@ -63,23 +63,24 @@ class SharedWorld:
 
     def binaural(self, source, listener, yaw_rad: float) -> np.ndarray:
         """(2, L) binaural RIR; spatial RIRs and recent (pose, yaw) renders are cached."""
-        return self.binaural_with_spectrum(source, listener, yaw_rad)[0]
-
-    def binaural_with_spectrum(self, source, listener, yaw_rad: float):
-        """(2, L) binaural RIR and a callable ``nfft -> rfft(rir, nfft)`` whose results are
-        cached with the RIR (for :meth:`BinauralStream.step_per_source`)."""
         yaw_q = round(float(yaw_rad), 4)  # render at the key's yaw: the result depends on the key alone
         key = self.rirs.key(source, listener) + (yaw_q,)
-        hit = self._binaural.get(key)
-        if hit is not None:
+        rir = self._binaural.get(key)
+        if rir is not None:
             self._binaural.move_to_end(key)
-            return hit
-        rir = binaural_rir(self.rirs.get(source, listener), self.hrtf, yaw_q)
-        entry = (rir, _SpectrumCache(rir))
-        self._binaural[key] = entry
+            return rir
+        rir = self._binaural[key] = binaural_rir(self.rirs.get(source, listener), self.hrtf, yaw_q)
         if len(self._binaural) > self.config.binaural_cache_items:
             self._binaural.popitem(last=False)
-        return entry
+        return rir
+
+    def forget_rendered(self) -> None:
+        """Drop the rendered binaural RIRs (whole and split) and tail spectra; spatial RIRs stay.
+
+        For benchmarks of the rendering path; outputs never depend on these caches."""
+        self._binaural.clear()
+        self._split.clear()
+        self._tail_spectra.clear()
 
     def binaural_split(self, source, listener, yaw_rad: float) -> SplitRIR:
         """The binaural RIR of :meth:`binaural` as a :class:`SplitRIR` (early part + shared tail,
