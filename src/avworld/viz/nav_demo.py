@@ -109,14 +109,14 @@ def _learned_run(config: DemoConfig, episodes) -> tuple:
     path = Path(config.checkpoint)
     if not path.exists():
         raise DemoError(f"checkpoint {path} does not exist; train one with `avworld train nav` or leave it out")
-    probe = LearnedAgent.from_checkpoint(path, seed=config.seed, device="cpu")
-    saved = probe.checkpoint.get("run_info", {}).get("env", {})
+    loaded = LearnedAgent.from_checkpoint(path, seed=config.seed, device="cpu")
+    saved = loaded.checkpoint.get("run_info", {}).get("env", {})
     size = int(saved.get("size", config.image_size))
     env = AudioGoalEnv(episodes=episodes, width=size, height=size, step_limit=config.step_limit, seed=config.seed,
                        pointgoal=bool(saved.get("pointgoal", False)))  # audiovisual: rgb for the video as well
 
-    def make():
-        return LearnedAgent.from_checkpoint(path, seed=config.seed, device="cpu")
+    def make():  # a fresh agent (same seed) per episode, like the baselines, on the policy loaded once
+        return LearnedAgent(loaded.policy, seed=config.seed, device="cpu")
 
     return "learned", env, make, size
 
