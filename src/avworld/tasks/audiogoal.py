@@ -250,10 +250,11 @@ class AudioGoalEnv(gym.Env):
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
+        options = dict(options or {})
         # what `state` needs to rebuild this episode: the generator before the episode draws, the options
         # and (appended by step) the actions; the simulator is deterministic, so replaying them is exact
-        self._replay = {"rng": self.np_random.bit_generator.state, "options": dict(options or {}), "actions": []}
-        ep = self._pick_episode(options or {})
+        self._replay = {"rng": self.np_random.bit_generator.state, "options": options, "actions": []}
+        ep = self._pick_episode(options)
         world = self.world(ep.scene)
         if ep.scene_hash and ep.scene_hash != world.scene.content_hash:
             raise EpisodeError(f"episode {ep.episode_id}: scene {ep.scene} has hash {world.scene.content_hash[:12]}, "

@@ -41,7 +41,7 @@ class NavConfig:
     ``modality_dropout`` is the probability that a training step's images are zeroed
     (applied by the trainer through :meth:`NavPolicy.drop_modalities`, stored in the rollout).
 
-    Two options that are *not* in SoundSpaces (defaults off, used by the ``fast`` preset):
+    Two options that are *not* in SoundSpaces (off by default and in every preset; ``--set model...``):
 
     * ``audio_log``: the audio encoder sees ``log1p(spectrogram / audio_log_floor)`` (0 for
       silence, about the log of the level above the floor) instead of the spectrogram.
