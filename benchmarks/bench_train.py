@@ -30,6 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_info, save_json  # noqa: E402
 from avworld.models.nav import build_policy, model_config  # noqa: E402
+from avworld.sim.config import PRESETS as MOTION_PRESETS  # noqa: E402
 from avworld.tasks.episodes import EpisodeConfig, make_episodes, save_episodes, split_scenes  # noqa: E402
 from avworld.train.config import resolve  # noqa: E402
 from avworld.train.nav import make_nav_envs  # noqa: E402
@@ -37,8 +38,8 @@ from avworld.train.ppo import PPOTrainer  # noqa: E402
 
 
 def run(agent: str, preset: str, episodes: str, updates: int, stop_bias: float, num_envs: int | None,
-        sync: bool = False) -> dict:
-    env_kw = {"episodes": episodes, **({"asynchronous": False} if sync else {})}
+        sync: bool = False, motion: str = "soundspaces2") -> dict:
+    env_kw = {"episodes": episodes, "motion": motion, **({"asynchronous": False} if sync else {})}
     ppo, env, model_kw = resolve(preset, {"num_envs": num_envs} if num_envs else {}, env_kw)
     torch.manual_seed(0)
     envs = make_nav_envs(env, ppo.num_envs)
@@ -64,7 +65,7 @@ def run(agent: str, preset: str, episodes: str, updates: int, stop_bias: float, 
         lengths = [r["length"] for r in tr.window]
     finally:
         envs.close()
-    return {"agent": agent, "preset": preset, "size": env.size, "asynchronous": env.asynchronous,
+    return {"agent": agent, "preset": preset, "motion": motion, "size": env.size, "asynchronous": env.asynchronous,
             "visual_keys": list(model_kw["visual_keys"]),
             "num_envs": ppo.num_envs, "num_steps": ppo.num_steps, "epochs": ppo.epochs,
             "num_minibatches": ppo.num_minibatches, "parameters": policy.num_parameters(),
@@ -83,22 +84,26 @@ def main() -> None:
     p.add_argument("--stop-bias", type=float, default=-3.0, help="added to the STOP logit (0: untrained policy)")
     p.add_argument("--num-envs", type=int, default=None, help="override the preset's envs per process")
     p.add_argument("--sync", action="store_true", help="step the envs in the learner's process (no subprocesses)")
-    p.add_argument("--out", default=None, help="default benchmarks/results/train_PRESET.json")
+    p.add_argument("--motion", default="soundspaces2", choices=sorted(MOTION_PRESETS),
+                   help="simulator motion preset (grid: SoundSpaces 1's 1 m / 90 deg / 1 s steps)")
+    p.add_argument("--out", default=None, help="default benchmarks/results/train_PRESET[_MOTION].json")
     args = p.parse_args()
-    ep_path = Path("runs/bench/train_episodes.jsonl")
+    suffix = "" if args.motion == "soundspaces2" else f"_{args.motion}"
+    ep_path = Path(f"runs/bench/train_episodes{suffix}.jsonl")
     if not ep_path.exists():
-        cfg = EpisodeConfig()
+        step = MOTION_PRESETS[args.motion]
+        cfg = EpisodeConfig(forward_step_m=step["forward_step_m"], turn_deg=step["turn_deg"])
         save_episodes(ep_path, make_episodes(split_scenes("test", 4, rooms=(2, 4)), 4, cfg, seed=0), cfg, split="test")
     results = []
     for agent in args.agents.split(","):
-        r = run(agent, args.preset, str(ep_path), args.updates, args.stop_bias, args.num_envs, args.sync)
+        r = run(agent, args.preset, str(ep_path), args.updates, args.stop_bias, args.num_envs, args.sync, args.motion)
         results.append(r)
-        print(f"{agent:6s} {args.preset} {r['size']}x{r['size']} {r['num_envs']} envs: total "
+        print(f"{agent:6s} {args.preset} {args.motion} {r['size']}x{r['size']} {r['num_envs']} envs: total "
               f"{r['total_steps_per_s']:.0f} steps/s (collect {r['collect_steps_per_s']:.0f} steps/s, learn "
               f"{r['learn_s_per_update']:.2f} s per {r['num_steps'] * r['num_envs']}-step update = "
               f"{r['learner_steps_per_s']:.0f} steps/s; best update {r['best_total_steps_per_s']:.0f} steps/s; "
               f"mean episode {r['mean_episode_length']:.0f} steps)")
-    out = args.out or f"benchmarks/results/train_{args.preset}.json"
+    out = args.out or f"benchmarks/results/train_{args.preset}{suffix}.json"
     save_json({"benchmark": "train_throughput", "machine": machine_info(), "torch": torch.__version__,
                "torch_threads": torch.get_num_threads(), "stop_bias": args.stop_bias, "results": results}, out)
 

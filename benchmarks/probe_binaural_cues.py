@@ -31,13 +31,28 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import avworld.tasks  # noqa: E402,F401  (registers the env ids)
 from _common import machine_info, save_json  # noqa: E402
+from avworld.sim.config import PRESETS as MOTION_PRESETS  # noqa: E402
+from avworld.tasks.episodes import episode_config_of, load_episodes  # noqa: E402
 
 FLOOR = 1e-4  # spectrogram floor before the log (its values are 0.01-0.5 at metres from the source)
 
 
+def motion_of(path: str) -> str:
+    """The simulator motion preset the episode file was planned for (its header names it)."""
+    header, _ = load_episodes(path)
+    ec = episode_config_of(header)
+    for name, p in MOTION_PRESETS.items():
+        if (p["forward_step_m"], p["turn_deg"]) == (ec.forward_step_m, ec.turn_deg):
+            return header.get("preset", name) if header.get("preset") in MOTION_PRESETS else name
+    raise SystemExit(f"{path}: no motion preset moves {ec.forward_step_m} m / {ec.turn_deg} deg")
+
+
 def collect(path: str, turns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-bin ILD (N, F), goal side (N,) in {-1, +1} (+1: left) and goal distance (N,) m."""
-    env = gym.make("avworld/AudioGoal-v0", episodes=path, observations="audio", pointgoal=True, width=16, height=16)
+    motion = motion_of(path)
+    env = gym.make("avworld/AudioGoal-v0", episodes=path, observations="audio", pointgoal=True, width=16, height=16,
+                   preset=motion)
+    coarse = MOTION_PRESETS[motion]["turn_deg"] >= 45  # grid: every turn is 90 degrees
     ild, side, dist = [], [], []
     try:
         for k in range(len(env.unwrapped.episodes)):
@@ -47,7 +62,7 @@ def collect(path: str, turns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 ild.append(np.log(s[0] + FLOOR) - np.log(s[1] + FLOOR))
                 side.append(1.0 if np.sin(obs["pointgoal"][1]) > 0 else -1.0)
                 dist.append(float(obs["pointgoal"][0]))
-                for _ in range(1 + 3 * (t % 3)):  # turn left by 10-70 degrees between samples
+                for _ in range(1 if coarse else 1 + 3 * (t % 3)):  # turn left by 10-70 (grid: 90) degrees
                     obs, *_ = env.step(2)
     finally:
         env.close()
@@ -84,6 +99,7 @@ def main() -> None:
     model = fit_logistic(x_tr, y_tr)
     pred = predict(model, x_te)
     result = {
+        "motion": {"train": motion_of(args.train), "test": motion_of(args.test)},
         "samples": {"train": len(y_tr), "test": len(y_te)},
         "broadband_ild_sign_accuracy": {"train": float(np.mean(np.sign(x_tr.mean(1)) == y_tr)),
                                         "test": float(np.mean(np.sign(x_te.mean(1)) == y_te))},

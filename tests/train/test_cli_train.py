@@ -123,3 +123,33 @@ def test_resume_on_the_audiogoal_env_is_exact(tmp_path, episode_file, capsys):
     want = torch.load(ckpts[-1], weights_only=False)["model"]
     got = torch.load(sorted((part / "checkpoints").glob("ckpt_*.pt"))[-1], weights_only=False)["model"]
     assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
+
+
+def test_grid_motion_trains_and_evaluates_in_the_grid_env(tmp_path):
+    """``env.motion=grid`` (SoundSpaces 1: 1 m, 90 degrees, 1 s of audio per step) reaches the envs and eval."""
+    from avworld.train.config import EnvConfig, TrainConfigError
+
+    with pytest.raises(TrainConfigError, match="grid"):
+        EnvConfig(motion="hexagonal")
+    cfg = EpisodeConfig(forward_step_m=1.0, turn_deg=90.0)
+    eps = make_episodes(split_scenes("test", 1, rooms=(2, 2)), per_scene=2, config=cfg, seed=1)
+    ep_file = save_episodes(tmp_path / "grid.jsonl", eps, cfg, split="test")
+    run = tmp_path / "run"
+    assert main(["train", "nav", "--agent", "avnav", "--preset", "tiny", "--episodes", str(ep_file), "--out",
+                 str(run), "--no-progress", "--no-tensorboard", "--num-steps", "8", "--total-steps", "16",
+                 "--set", "env.motion=grid"]) == 0
+    assert json.loads((run / "config.json").read_text())["env"]["motion"] == "grid"
+    # eval builds its env from the checkpoint's motion; a soundspaces2 env would refuse these grid episodes
+    assert main(["train", "eval", "--checkpoint", str(run), "--episodes", str(ep_file), "--num", "1",
+                 "--out", str(tmp_path / "eval")]) == 0
+    result = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert result["num_episodes"] == 1
+    from avworld.train.nav import make_nav_envs
+
+    envs = make_nav_envs(EnvConfig(episodes=str(ep_file), size=16, observations="audiodepth", asynchronous=False,
+                                   motion="grid"), 1)
+    try:
+        assert envs.envs[0].unwrapped.sim_config.turn_deg == 90.0
+        assert envs.single_observation_space["spectrogram"].shape[-1] > 20  # 1 s of audio per step
+    finally:
+        envs.close()

@@ -78,6 +78,9 @@ class EnvConfig:
 
     env_id: str = "avworld/AudioGoal-v0"
     size: int = 128  # width = height in pixels
+    # simulator motion preset (avworld.sim.config.PRESETS): soundspaces2 = 0.25 m / 10 deg / 0.25 s of audio per
+    # step; grid = SoundSpaces 1's setting (1 m / 90 deg / 1 s), the one the AGSA paper and AV-Nav report on
+    motion: str = "soundspaces2"
     observations: str = "audiovisual"
     pointgoal: bool = False  # add the GPS+compass goal vector (AudioPointGoal; pair with model use_pointgoal)
     episodes: str | None = None  # episode file; None: episodes sampled on the fly in `split` houses
@@ -91,6 +94,10 @@ class EnvConfig:
         object.__setattr__(self, "rooms", tuple(self.rooms))
         if self.size < 1 or self.num_scenes < 1 or self.step_limit < 1:
             raise TrainConfigError("EnvConfig: size, num_scenes and step_limit must be >= 1")
+        from avworld.sim.config import PRESETS as MOTION  # numpy only, no torch
+
+        if self.motion not in MOTION:
+            raise TrainConfigError(f"EnvConfig.motion = {self.motion!r}: unknown; choose one of {sorted(MOTION)}")
 
 
 #: name -> {"ppo": PPOConfig overrides, "env": EnvConfig overrides, "model": model config overrides, "doc": ...}

@@ -29,7 +29,7 @@ def make_nav_envs(env_cfg: EnvConfig, num_envs: int, rank: int = 0, world_size: 
     from avworld.tasks import load_episodes, make_vector_env
 
     kwargs = {"width": env_cfg.size, "height": env_cfg.size, "observations": env_cfg.observations,
-              "step_limit": env_cfg.step_limit, "pointgoal": env_cfg.pointgoal}
+              "step_limit": env_cfg.step_limit, "pointgoal": env_cfg.pointgoal, "preset": env_cfg.motion}
     episodes = None
     if env_cfg.episodes:
         episodes = load_episodes(env_cfg.episodes)[1][rank::world_size]
@@ -182,7 +182,8 @@ def evaluate_nav(checkpoint: str | Path, episodes: str | Path, num: int | None =
     env = gym.make(saved_env.get("env_id", "avworld/AudioGoal-v0"), episodes=str(episodes), width=size, height=size,
                    observations=saved_env.get("observations", "audiovisual"),
                    step_limit=int(saved_env.get("step_limit", 500)),
-                   pointgoal=bool(saved_env.get("pointgoal", False)))
+                   pointgoal=bool(saved_env.get("pointgoal", False)),
+                   preset=saved_env.get("motion", "soundspaces2"))
     try:
         n = len(env.unwrapped.episodes) if num is None else min(num, len(env.unwrapped.episodes))
         if n < 1:

@@ -22,6 +22,7 @@ from avworld.acoustics.features import stft_magnitude
 from avworld.acoustics.synthesis import binaural_rir, mono_rir
 from avworld.eval.nav_metrics import aggregate, format_table
 from avworld.eval.nav_runner import Rollout, run_episode
+from avworld.sim.config import PRESETS as MOTION_PRESETS
 from avworld.tasks.audiogoal import AudioGoalEnv
 from avworld.tasks.baselines import make_agent
 from avworld.tasks.episodes import EpisodeConfig, make_episodes
@@ -99,8 +100,8 @@ def _map_with_paths(env: AudioGoalEnv, rollouts: dict[str, Rollout]) -> np.ndarr
     return np.asarray(pil)
 
 
-def _learned_run(config: DemoConfig, episodes) -> tuple:
-    """("learned", env, agent factory, image size) for ``config.checkpoint``, env shaped like its training env."""
+def _load_learned(config: DemoConfig):
+    """The checkpoint's :class:`LearnedAgent` (loaded once) and the env options it was trained with."""
     try:
         from avworld.train.nav import LearnedAgent
     except ImportError as exc:
@@ -110,10 +111,16 @@ def _learned_run(config: DemoConfig, episodes) -> tuple:
     if not path.exists():
         raise DemoError(f"checkpoint {path} does not exist; train one with `avworld train nav` or leave it out")
     loaded = LearnedAgent.from_checkpoint(path, seed=config.seed, device="cpu")
-    saved = loaded.checkpoint.get("run_info", {}).get("env", {})
+    return loaded, loaded.checkpoint.get("run_info", {}).get("env", {})
+
+
+def _learned_run(config: DemoConfig, episodes, loaded, saved: dict, motion: str) -> tuple:
+    """("learned", env, agent factory, image size): the loaded agent in an env shaped like its training env."""
+    from avworld.train.nav import LearnedAgent
+
     size = int(saved.get("size", config.image_size))
     env = AudioGoalEnv(episodes=episodes, width=size, height=size, step_limit=config.step_limit, seed=config.seed,
-                       pointgoal=bool(saved.get("pointgoal", False)))  # audiovisual: rgb for the video as well
+                       pointgoal=bool(saved.get("pointgoal", False)), preset=motion)  # audiovisual: rgb for video
 
     def make():  # a fresh agent (same seed) per episode, like the baselines, on the policy loaded once
         return LearnedAgent(loaded.policy, seed=config.seed, device="cpu")
@@ -130,15 +137,20 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(),  # noqa: B0
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda _msg: None)
     spec = house_spec(config.house_seed, config.rooms)
-    episodes = make_episodes([spec], config.episodes, EpisodeConfig(min_geodesic_m=3.0), seed=config.seed)
+    learned = _load_learned(config) if config.checkpoint else None
+    # every agent walks with the learned agent's motion (e.g. SoundSpaces 1's grid), so all share the episodes
+    motion = learned[1].get("motion", "soundspaces2") if learned else "soundspaces2"
+    step = MOTION_PRESETS[motion]
+    episode_cfg = EpisodeConfig(min_geodesic_m=3.0, forward_step_m=step["forward_step_m"], turn_deg=step["turn_deg"])
+    episodes = make_episodes([spec], config.episodes, episode_cfg, seed=config.seed)
     env = AudioGoalEnv(episodes=episodes, width=config.image_size, height=config.image_size,
-                       step_limit=config.step_limit, seed=config.seed)
+                       step_limit=config.step_limit, seed=config.seed, preset=motion)
     say(f"house {spec}: {len(episodes)} episodes")
 
     runs = [(name, env, lambda name=name: make_agent(name, seed=config.seed), config.image_size)
             for name in config.agents]
-    if config.checkpoint:
-        runs.append(_learned_run(config, episodes))
+    if learned:
+        runs.append(_learned_run(config, episodes, *learned, motion))
     rollouts: dict[str, Rollout] = {}
     per_agent: dict[str, list[dict]] = {name: [] for name, *_ in runs}
     sizes = {name: size for name, _, _, size in runs}
@@ -191,6 +203,6 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(),  # noqa: B0
     results = {name: aggregate(per) for name, per in per_agent.items()}
     header, rows = format_table(results)
     report.table(header, rows)
-    (out / "metrics.json").write_text(json.dumps({"scene": spec, "aggregate": results, "per_episode": per_agent},
-                                                 indent=2))
+    (out / "metrics.json").write_text(json.dumps({"scene": spec, "motion": motion, "aggregate": results,
+                                                  "per_episode": per_agent}, indent=2))
     return report.write(out / "report.html")
