@@ -3,14 +3,19 @@
 Steps (each resumable; rerun the same command to continue):
 
 1. episodes: 8 train houses x 50 episodes and 10 unseen test houses x 5 episodes, all
-   procedural with 2-4 rooms (``avworld episodes make``, seed 0);
+   procedural with 2-4 rooms (``avworld episodes make --preset MOTION``, seed 0);
 2. training: ``avworld train nav --agent A --preset fast --episodes train.jsonl
-   --total-steps BUDGET --sync`` for both agents (run them in parallel with ``--train``
-   in two shells, or let this script run them one after the other);
+   --total-steps BUDGET --sync --set env.motion=MOTION`` for both agents (run them in
+   parallel in two shells, or let ``--train`` run them one after the other);
 3. evaluation of each agent's latest checkpoint on the test episodes with and without
    vision (``avworld train eval``), plus the learning curves as PNG, into ``--out``.
 
     .venv/bin/python benchmarks/audiogoal_small.py --out runs/audiogoal-small --budget 2000000 [--train]
+
+``--motion grid`` (default) is SoundSpaces 1's navigation, the setting AV-Nav and the AGSA
+paper report on: 1 m forward, 90 degree turns, 1 s of audio per step.
+``--motion soundspaces2`` is SoundSpaces 2's 0.25 m / 10 degree / 0.25 s steps (about five
+times as many actions per episode).
 """
 
 from __future__ import annotations
@@ -36,14 +41,14 @@ def _run(*args: str) -> None:
     subprocess.run(cmd, check=True)
 
 
-def make_episodes(out: Path) -> tuple[Path, Path]:
+def make_episodes(out: Path, motion: str) -> tuple[Path, Path]:
     train, test = out / "train.jsonl", out / "test.jsonl"
     if not train.exists():
         _run("episodes", "make", "--split", "train", "--scenes", "8", "--per-scene", "50", "--rooms", "2,4",
-             "--seed", "0", "--out", str(train))
+             "--preset", motion, "--seed", "0", "--out", str(train))
     if not test.exists():
         _run("episodes", "make", "--split", "test", "--scenes", "10", "--per-scene", "5", "--rooms", "2,4",
-             "--seed", "0", "--out", str(test))
+             "--preset", motion, "--seed", "0", "--out", str(test))
     return train, test
 
 
@@ -81,15 +86,20 @@ def main() -> None:
     p.add_argument("--budget", type=int, default=2_000_000, help="env steps per agent")
     p.add_argument("--train", action="store_true", help="train (or resume) both agents before evaluating")
     p.add_argument("--num", type=int, default=None, help="evaluate only the first NUM test episodes")
+    p.add_argument("--motion", default="grid", choices=("grid", "soundspaces2"),
+                   help="grid: SoundSpaces 1 (default, the papers' setting); soundspaces2: 0.25 m / 10 deg")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="extra training override passed to `avworld train nav --set` (repeatable)")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    train, test = make_episodes(out)
+    train, test = make_episodes(out, args.motion)
     if args.train:
         for agent in AGENTS:
             resume = ["--resume"] if (out / agent / "config.json").exists() else []
             _run("train", "nav", "--agent", agent, "--preset", "fast", "--episodes", str(train), "--total-steps",
-                 str(args.budget), "--sync", "--no-progress", "--out", str(out / agent), *resume)
+                 str(args.budget), "--sync", "--no-progress", "--out", str(out / agent), "--set",
+                 f"env.motion={args.motion}", *[a for kv in args.set for a in ("--set", kv)], *resume)
     results = {}
     for agent in AGENTS:
         if not (out / agent).exists():
@@ -101,8 +111,8 @@ def main() -> None:
                  str(out / f"eval-{name}"), *num, *([] if vision else ["--no-vision"]))
             results[name] = json.loads((out / f"eval-{name}" / "metrics.json").read_text())
     curves = learning_curves(out)
-    save_json({"machine": machine_info(), "budget": args.budget, "results": results, "curves": str(curves)},
-              out / "results.json")
+    save_json({"machine": machine_info(), "budget": args.budget, "motion": args.motion, "results": results,
+               "curves": str(curves)}, out / "results.json")
     for name, r in results.items():
         agg = r["aggregate"]
         print(f"{name}: " + ", ".join(f"{k} {agg[k]['mean']:.3f}" for k in ("success", "spl", "soft_spl", "sna")))

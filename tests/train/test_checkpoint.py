@@ -115,3 +115,41 @@ def test_time_limit_stops_with_a_checkpoint_and_resume_finishes(tmp_path, capsys
     assert tr2.update == 6
     with pytest.raises(TrainConfigError, match="time_limit_s"):
         PPOConfig(time_limit_s=0)
+
+
+def test_export_writes_a_small_policy_only_checkpoint_that_evaluates_like_the_original(tmp_path):
+    """The shipped form of a checkpoint: float16 weights, no optimizer; same actions, refuses to resume."""
+    from avworld.models.nav import build_policy, model_config
+    from avworld.train.checkpoint import export_checkpoint, policy_header, save_checkpoint
+
+    torch.manual_seed(0)
+    shapes = {"depth": (16, 16, 1), "spectrogram": (2, 65, 26)}
+    policy = build_policy("avnav", shapes, 4, config=model_config("avnav", visual_keys=("depth",)))
+    opt = torch.optim.Adam(policy.parameters())
+    for p in policy.parameters():  # one step, so that Adam holds its two moments as in a real run
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    src = save_checkpoint(tmp_path / "ckpt_0000003.pt", {**policy_header("avnav", policy), "model": policy.state_dict(),
+                                                          "optimizer": opt.state_dict(), "update": 3, "global_step": 9})
+    dst = export_checkpoint(src, tmp_path / "avnav.pt")
+    assert dst.stat().st_size < 0.25 * src.stat().st_size  # float32 weights + Adam's two moments -> float16 weights
+    exported, ckpt = build_from_checkpoint(dst)
+    assert "optimizer" not in ckpt and ckpt["exported"]["half"] is True
+    assert {v.dtype for v in ckpt["model"].values() if v.is_floating_point()} == {torch.float16}
+    assert all(p.dtype == torch.float32 for p in exported.parameters())  # cast back on load
+    obs = {"depth": torch.rand(1, 16, 16, 1), "spectrogram": torch.rand(1, 2, 65, 26)}
+    h = policy.initial_state(1, "cpu")
+    start = torch.ones(1, dtype=torch.bool)
+    with torch.no_grad():
+        a = policy.eval().act(obs, h, start, deterministic=True)
+        b = exported.act(obs, h, start, deterministic=True)
+    torch.testing.assert_close(b.value, a.value, atol=2e-2, rtol=2e-2)  # float16 rounding of the weights
+    from avworld.train.ppo import PPOTrainer
+
+    class _Envs:  # the trainer only needs the spaces and the env count to restore state
+        num_envs = 1
+
+    trainer = PPOTrainer.__new__(PPOTrainer)
+    trainer.agent, trainer.policy = "avnav", policy
+    with pytest.raises(CheckpointError, match="cannot be resumed"):
+        trainer.load_state_dict(torch.load(dst, weights_only=True), dst)

@@ -139,8 +139,10 @@ def test_grid_motion_trains_and_evaluates_in_the_grid_env(tmp_path):
                  str(run), "--no-progress", "--no-tensorboard", "--num-steps", "8", "--total-steps", "16",
                  "--set", "env.motion=grid"]) == 0
     assert json.loads((run / "config.json").read_text())["env"]["motion"] == "grid"
-    # eval builds its env from the checkpoint's motion; a soundspaces2 env would refuse these grid episodes
-    assert main(["train", "eval", "--checkpoint", str(run), "--episodes", str(ep_file), "--num", "1",
+    # the exported (shipped) form keeps what eval needs; eval builds its env from the checkpoint's
+    # motion, and a soundspaces2 env would refuse these grid episodes
+    assert main(["train", "export", "--checkpoint", str(run), "--out", str(tmp_path / "small.pt")]) == 0
+    assert main(["train", "eval", "--checkpoint", str(tmp_path / "small.pt"), "--episodes", str(ep_file), "--num", "1",
                  "--out", str(tmp_path / "eval")]) == 0
     result = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert result["num_episodes"] == 1

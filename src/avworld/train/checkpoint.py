@@ -9,6 +9,9 @@ Python values only)::
     trainer (per-rank RNG, rollout carry-over and env states)
 
 :func:`build_from_checkpoint` rebuilds the policy for evaluation or the demo.
+:func:`export_checkpoint` writes a policy-only copy (no optimizer or trainer state, weights
+optionally in float16) small enough to ship; it evaluates and demos like the original but
+cannot be resumed.
 """
 
 from __future__ import annotations
@@ -131,3 +134,16 @@ def build_from_checkpoint(path: str | Path, map_location: str | torch.device = "
     except (KeyError, TypeError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: the weights do not fit the recorded architecture ({str(exc)[:300]})") from None
     return policy.to(map_location).eval(), ckpt
+
+
+def export_checkpoint(src: str | Path, dst: str | Path, half: bool = True) -> Path:
+    """Write the policy of checkpoint ``src`` (a file or run directory) to ``dst`` without the optimizer and
+    trainer state, floating-point weights in float16 when ``half`` (loading casts them back to float32)."""
+    ckpt = load_checkpoint(src)
+    if "model" not in ckpt:
+        raise CheckpointError(f"{src}: the checkpoint has no model weights to export")
+    model = {k: (v.half() if half and v.is_floating_point() else v) for k, v in ckpt["model"].items()}
+    keep = ("agent", "model_config", "obs_shapes", "action_dim", "continuous", "global_step", "run_info")
+    state = {k: ckpt[k] for k in keep if k in ckpt}
+    state.update(model=model, exported={"from": str(src), "half": bool(half), "update": ckpt.get("update")})
+    return save_checkpoint(dst, state)

@@ -3,6 +3,7 @@
     avworld train nav  --agent agsa|avnav --preset soundspaces|fast|tiny [--ablation NAME] [--out DIR]
                        [--total-steps N] [--num-envs N] [--episodes FILE] [--resume] [--device cpu|cuda]
     avworld train eval --checkpoint CKPT --episodes FILE [--num N] [--no-vision] [--deterministic] [--out DIR]
+    avworld train export --checkpoint CKPT --out FILE [--float32]   policy-only copy to ship (float16 weights)
     avworld train toy  [--agent avnav|agsa] [--total-steps N] [--out DIR]   trainer sanity check (seconds)
 
 Multi-GPU / multi-node: launch ``avworld train nav`` with ``torchrun`` (see docs/training.md).
@@ -62,6 +63,12 @@ def add_commands(sub) -> None:
     ev.add_argument("--device", default=None)
     ev.add_argument("--out", default=None, help="directory for metrics.json and episodes.csv")
     ev.set_defaults(func=_cmd_train_eval)
+
+    ex = tsub.add_parser("export", help="write a small policy-only copy of a checkpoint (for shipping / the demo)")
+    ex.add_argument("--checkpoint", required=True, help="ckpt_*.pt file or a run directory (its latest checkpoint)")
+    ex.add_argument("--out", required=True, help="output .pt file")
+    ex.add_argument("--float32", action="store_true", help="keep float32 weights (default: float16, half the size)")
+    ex.set_defaults(func=_cmd_train_export)
 
     toy = tsub.add_parser("toy", help="train on a tiny audio-goal grid world (checks the trainer in seconds)")
     toy.add_argument("--agent", choices=AGENTS, default="avnav")
@@ -141,6 +148,14 @@ def _cmd_train_eval(args) -> int:
         (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
         write_episodes_csv(out / "episodes.csv", {label: result["per_episode"]})
         print(f"metrics written to {out / 'metrics.json'} and {out / 'episodes.csv'}")
+    return 0
+
+
+def _cmd_train_export(args) -> int:
+    from avworld.train.checkpoint import export_checkpoint
+
+    path = export_checkpoint(args.checkpoint, args.out, half=not args.float32)
+    print(f"exported {args.checkpoint} -> {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
 
 

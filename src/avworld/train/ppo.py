@@ -312,6 +312,9 @@ class PPOTrainer:
     def load_state_dict(self, ckpt: dict, path: str | Path = "checkpoint") -> bool:
         """Restore a :meth:`state_dict`; returns whether the continuation is exact (env states restored)."""
         check_architecture(ckpt, policy_header(self.agent, self.policy), path)
+        if "exported" in ckpt:
+            raise CheckpointError(f"{path} is an exported policy (no optimizer or trainer state): it "
+                                  "evaluates and demos but cannot be resumed; resume from the run's checkpoints")
         try:
             self.policy.load_state_dict(ckpt["model"])
             self.optimizer.load_state_dict(ckpt["optimizer"])
