@@ -57,9 +57,12 @@ def test_split_tail_spectrum_provider_and_writeable_tails_and_mixed_inputs():
     calls = []
 
     def provider_for(tail):
-        def spectrum(nfft):
-            calls.append(nfft)
-            return np.fft.rfft(tail, nfft, axis=-1).astype(np.complex64)
+        def spectrum(block, nfft):  # the partition spectra, computed independently
+            calls.append((block, nfft))
+            P = -(-tail.shape[1] // block)
+            padded = np.pad(tail, ((0, 0), (0, P * block - tail.shape[1])))
+            return np.stack([np.fft.rfft(padded[:, j * block : (j + 1) * block], nfft, axis=-1)
+                             for j in range(P)]).astype(np.complex64)
         return spectrum
 
     x = rng.standard_normal(n * len(splits)).astype(np.float32)
@@ -152,3 +155,43 @@ def test_equal_tails_are_the_same_tail_byte_for_byte():
     for k, h in enumerate(splits):
         chunk = x[k * n : (k + 1) * n]
         assert a.step([chunk], [h]).tobytes() == b.step([chunk], [copied(h)]).tobytes(), k
+
+
+@pytest.mark.parametrize("chunk", [997, 1600])  # 997: the partition FFT size exceeds 2 chunks
+def test_partitioned_tail_convolution_equals_direct_convolution(chunk):
+    """The split path convolves tails by uniformly partitioned overlap-add in the frequency domain
+    (ring of partition slots, wrapping); each chunk still meets its own step's RIR exactly."""
+    from scipy.signal import fftconvolve
+
+    from avworld.acoustics.stream_config import PartitionedAccumulator, partition_fft_size, partition_spectra
+
+    rng = np.random.default_rng(6)
+    cfg = StreamConfig(sample_rate_hz=FS, chunk_s=chunk / FS, crossfade_s=0.0, max_rir_s=0.5)
+    n = cfg.chunk_samples
+    tails = [_tail(rng, length) for length in (7000, 7000, 3100, 7999)]
+    steps = 14
+    x = rng.standard_normal(n * steps).astype(np.float32)
+    x[5 * n : 7 * n] = 0.0  # silence: slots drain without new input
+    which = [0, 0, 1, 1, 2, 3, 3, 0, 2, 2, 1, 3, 0, 0]
+    ref = np.zeros((2, n * steps + 8000))  # float64 reference: chunk k convolved with tail k, overlap-added
+    for k in range(steps):
+        y = fftconvolve(x[None, k * n : (k + 1) * n].astype(np.float64), tails[which[k]].astype(np.float64), axes=-1)
+        ref[:, k * n : k * n + y.shape[1]] += y
+    stream = BinauralStream(cfg)
+    got = np.concatenate([stream.step([x[k * n : (k + 1) * n]], [SplitRIR(np.zeros((2, 0), np.float32), 0,
+                                                                           tails[which[k]])])
+                          for k in range(steps)], axis=1)
+    assert np.abs(got - ref[:, : n * steps]).max() <= 2e-6 * np.abs(ref).max()
+    # the accumulator alone, against the same reference (spectra of partitions of `chunk` samples)
+    acc = PartitionedAccumulator(n, cfg.max_rir_samples)
+    assert acc.nfft == partition_fft_size(n) >= 2 * n - 1
+    out = []
+    for k in range(steps):
+        if x[k * n : (k + 1) * n].any():
+            acc.add(np.fft.rfft(x[k * n : (k + 1) * n], acc.nfft).astype(np.complex64),
+                    partition_spectra(tails[which[k]], n, acc.nfft))
+        y = acc.pop()
+        out.append(np.zeros((2, n), np.float32) if y is None else y)
+    assert np.abs(np.concatenate(out, axis=1) - ref[:, : n * steps]).max() <= 2e-6 * np.abs(ref).max()
+    with pytest.raises(ValueError, match="do not fit"):
+        acc.add(np.zeros(acc.nfft // 2 + 1, np.complex64), np.zeros((acc.slots, 2, acc.nfft // 2 + 1), np.complex64))

@@ -48,9 +48,11 @@ binaural RIRs) pass them in (``spectra``), and callers that know when a dry chun
 (a looping source) name it (``dry_keys``) so its spectra are reused; neither changes a
 single output sample. The reverberation carried into later chunks lives in a ring buffer.
 Silent dry chunks skip the FFTs. All arithmetic is float32. An RIR may also come as a
-:class:`SplitRIR` (early part + read-only tail): the tail is then convolved at the full size
-and the early parts at a short one, and while the same tail comes back (the head only turned)
-its spectrum is reused and it needs no crossfade (``x (1 - w) * t + x w * t = x * t``).
+:class:`SplitRIR` (early part + read-only tail): the tail is then convolved by uniformly
+partitioned overlap-add (partitions of one chunk, FFT size ~2 chunks, products accumulated in
+the frequency domain: one short inverse FFT per step; see ``stream_config``) and the early parts
+at a short size, and while the same tail comes back (the head only turned) its partition spectra
+are reused and it needs no crossfade (``x (1 - w) * t + x w * t = x * t``).
 """
 
 from __future__ import annotations
@@ -62,12 +64,14 @@ import numpy as np
 import scipy.fft as sfft
 
 from avworld.acoustics.stream_config import (
+    PartitionedAccumulator,
     SplitRIR,
     StreamConfig,
     StreamError,
     _as_float32,
     _fade_in,
     _ring_slices,
+    partition_spectra,
     render_static,
 )
 
@@ -93,6 +97,9 @@ class BinauralStream:
         self._fade = _fade_in(config)
         self._hard_switch = config.crossfade_s is not None and config.crossfade_samples == 0
         self._carry = np.zeros((self.num_sources, 2, config.max_rir_samples), np.float32)
+        # split RIRs' tails: partitioned convolution (see stream_config), one accumulator per source
+        self._acc = [PartitionedAccumulator(config.chunk_samples, config.max_rir_samples)
+                     for _ in range(self.num_sources)]
         if dry_caches is not None and len(dry_caches) < self.num_sources:
             raise StreamError(f"expected {self.num_sources} dry caches (one per source), got {len(dry_caches)}")
         self._shared_dry = dry_caches
@@ -114,6 +121,8 @@ class BinauralStream:
         episode gets fresh noise, while the whole run stays determined by the constructor's seed).
         """
         self._carry[:] = 0.0
+        for acc in self._acc:
+            acc.reset()
         self._head = [0] * self.num_sources  # ring-buffer start of each source's carry
         self._rir: list[np.ndarray | None] = [None] * self.num_sources  # private copies
         self._provider: list = [None] * self.num_sources  # spectrum providers of those RIRs
@@ -247,21 +256,22 @@ class BinauralStream:
             self._spec[s], self._nfft[s] = None, 0  # computed lazily when the source sounds again
         return y, tail
 
-    def _tail_spectrum(self, s: int, h: SplitRIR, nfft: int) -> np.ndarray:
+    def _tail_parts(self, s: int, h: SplitRIR) -> np.ndarray:
+        """(P, 2, F) partition spectra of ``h``'s tail for this stream's accumulator (cached per tail)."""
+        acc = self._acc[s]
         if h.tail_spectrum is not None:
-            return h.tail_spectrum(nfft)
+            return h.tail_spectrum(acc.block, acc.nfft)
         cache = self._tail_specs[s]
-        hit = cache.get(nfft)
+        hit = cache.get(acc.nfft)
         if hit is None or hit[0] is not h.tail:
-            hit = cache[nfft] = (h.tail, sfft.rfft(h.tail, nfft, axis=-1))
-            if len(cache) > 2:
-                cache.pop(next(iter(cache)))
+            hit = cache[acc.nfft] = (h.tail, partition_spectra(h.tail, acc.block, acc.nfft))
         return hit[1]
 
     def _convolve_split(self, s: int, x: np.ndarray, h: SplitRIR, key):
-        """(y, tail) as :meth:`_convolve` for a :class:`SplitRIR`: the tail is convolved at full
-        length (crossfaded only when the tail itself changed, else ``x (1 - w) * t + x w * t = x * t``
-        with the tail's reused spectrum), the early parts at a short FFT size and added in place."""
+        """(y, lo) for a :class:`SplitRIR`: the tail goes into the source's partitioned accumulator
+        (crossfaded only when the tail itself changed, else ``x (1 - w) * t + x w * t = x * t``
+        with the tail's reused partition spectra); ``y`` (2, m) is the early parts' convolution, at a
+        short FFT size, starting at sample ``lo`` of this chunk (None when there is none)."""
         n = self.chunk_samples
         prev = self._rir[s]
         # identity first (cheap), then content: whether a cache handed back the same array or an equal
@@ -277,35 +287,31 @@ class BinauralStream:
         if not x.any():
             return None, 0
         fade = changed and not self._hard_switch
-        length = max(prev.length, cur.length) if fade else cur.length
+        acc = self._acc[s]
         if fade and tail_changed:
-            nfft = max(self.fft_size(prev.length), self.fft_size(cur.length))
-            x_new = self._dry_spectrum(s, x, key, nfft, faded=True)
-            spec = (self._dry_spectrum(s, x, key, nfft, faded=False) - x_new) * self._tail_spectrum(s, prev, nfft)
-            spec += x_new * self._tail_spectrum(s, cur, nfft)
+            x_new = self._dry_spectrum(s, x, key, acc.nfft, faded=True)
+            acc.add(self._dry_spectrum(s, x, key, acc.nfft, faded=False) - x_new, self._tail_parts(s, prev))
+            acc.add(x_new, self._tail_parts(s, cur))
         else:
-            nfft = self.fft_size(cur.length)
-            spec = self._dry_spectrum(s, x, key, nfft, faded=False) * self._tail_spectrum(s, cur, nfft)
-        y = sfft.irfft(spec, nfft, axis=-1)
+            acc.add(self._dry_spectrum(s, x, key, acc.nfft, faded=False), self._tail_parts(s, cur))
         parts = [(prev, True), (cur, False)] if fade else [(cur, None)]
         lo = min(p.start for p, _ in parts)
         hi = max(p.start + p.early.shape[1] for p, _ in parts)
-        if hi > lo:
-            ne = self.fft_size(hi - lo)
-            x_new = self._dry_spectrum(s, x, key, ne, faded=True) if fade else None
-            x_all = self._dry_spectrum(s, x, key, ne, faded=False)
-            if fade:  # both parts placed at their starts within the window [lo, hi), one transform
-                both = np.zeros((2, 2, hi - lo), np.float32)
-                for i, p in enumerate((prev, cur)):
-                    both[i, :, p.start - lo : p.start - lo + p.early.shape[1]] = p.early
-                e = sfft.rfft(both, ne, axis=-1)
-                spec = e[0] * (x_all - x_new)
-                spec += e[1] * x_new
-            else:
-                spec = sfft.rfft(cur.early, ne, axis=-1) * x_all
-            m = hi - lo + n - 1
-            y[:, lo : lo + m] += sfft.irfft(spec, ne, axis=-1)[:, :m]
-        return y, length - 1
+        if hi <= lo:
+            return None, 0
+        ne = self.fft_size(hi - lo)
+        x_new = self._dry_spectrum(s, x, key, ne, faded=True) if fade else None
+        x_all = self._dry_spectrum(s, x, key, ne, faded=False)
+        if fade:  # both parts placed at their starts within the window [lo, hi), one transform
+            both = np.zeros((2, 2, hi - lo), np.float32)
+            for i, p in enumerate((prev, cur)):
+                both[i, :, p.start - lo : p.start - lo + p.early.shape[1]] = p.early
+            e = sfft.rfft(both, ne, axis=-1)
+            spec = e[0] * (x_all - x_new)
+            spec += e[1] * x_new
+        else:
+            spec = sfft.rfft(cur.early, ne, axis=-1) * x_all
+        return sfft.irfft(spec, ne, axis=-1)[:, : hi - lo + n - 1], lo
 
     def _render_source(self, s: int, x: np.ndarray, h, provider=None, key=None) -> np.ndarray:
         n = self.chunk_samples
@@ -316,10 +322,16 @@ class BinauralStream:
                 self._rir[s], self._provider[s], self._spec[s], self._nfft[s] = prev.full(), None, None, 0
             h, provider = h.full(), None
         if isinstance(h, SplitRIR):
-            y, tail = self._convolve_split(s, x, h, key)
+            y, start = self._convolve_split(s, x, h, key)
         else:
             y, tail = self._convolve(s, x, h, provider, key)
-        out = np.zeros((2, n), np.float32) if y is None else y[:, :n].astype(np.float32, copy=True)
+            y, start = (None, 0) if y is None else (y[:, : n + tail], 0)
+        # this chunk's part of the convolution (y from sample `start` on) plus the partitioned tails
+        out = self._acc[s].pop()
+        if out is None:
+            out = np.zeros((2, n), np.float32)
+        if y is not None and start < n:
+            out[:, start : min(n, start + y.shape[1])] += y[:, : n - start]
         # the carry is a ring buffer: logical sample j of the pending reverberation sits at
         # physical index (head + j) % C (no memmove of the whole buffer every chunk)
         carry = self._carry[s]  # (2, C) view
@@ -331,9 +343,10 @@ class BinauralStream:
             carry[:, lo:hi] = 0.0  # consumed
         head = (head + n) % c
         self._head[s] = head
-        if y is not None and tail > 0:
-            for lo, hi, off in _ring_slices(head, tail, c):
-                carry[:, lo:hi] += y[:, n + off : n + off + hi - lo]
+        if y is not None and start + y.shape[1] > n:
+            skip = max(0, n - start)  # samples of y already in this chunk
+            for lo, hi, off in _ring_slices((head + start + skip - n) % c, y.shape[1] - skip, c):
+                carry[:, lo:hi] += y[:, skip + off : skip + off + hi - lo]
         return out
 
     # ------------------------------------------------------------------ validation

@@ -1,11 +1,13 @@
 """Configuration, inputs and offline reference of the streaming binaural renderer
-(:mod:`avworld.acoustics.stream`, which re-exports the public names)."""
+(:mod:`avworld.acoustics.stream`, which re-exports the public names), and the
+uniformly partitioned convolution it uses for the long tails of split RIRs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.fft as sfft
 from scipy.signal import fftconvolve
 
 
@@ -109,6 +111,12 @@ class SplitRIR:
     def length(self) -> int:
         return int(self.tail.shape[1])
 
+    def tail_parts(self, block: int, nfft: int) -> np.ndarray:
+        """The tail's partition spectra (see :func:`partition_spectra`), from ``tail_spectrum`` if given."""
+        if self.tail_spectrum is not None:
+            return self.tail_spectrum(block, nfft)
+        return partition_spectra(self.tail, block, nfft)
+
     def full(self) -> np.ndarray:
         """(2, L) float32 = tail + early in place: the RIR as one array."""
         out = np.array(self.tail, dtype=np.float32, copy=True)
@@ -151,3 +159,90 @@ def render_static(signal: np.ndarray, rir: np.ndarray) -> np.ndarray:
         raise StreamError("signal or rir contains NaN or infinite values")
     y = fftconvolve(x[None, :].astype(np.float64), h.astype(np.float64), axes=-1)
     return y[:, : x.shape[0]].astype(np.float32)
+
+
+# ---------------------------------------------------------------- partitioned convolution
+# A split RIR's tail is long (up to max_rir_s, ~24,000 samples) and a chunk short (2,400): convolving
+# each chunk with the whole tail takes one full-length inverse FFT per step (and one forward FFT per
+# new tail). Uniformly partitioned convolution (overlap-add of tail partitions of one chunk each,
+# accumulated in the frequency domain) needs one inverse FFT of twice the chunk per step instead,
+# and its partition spectra cost less to compute than one full-length transform. Each chunk is still
+# convolved with its own step's tail (the emission-time model), exactly, up to float rounding.
+
+
+def partition_fft_size(block: int) -> int:
+    """FFT size of the partitioned convolution of ``block``-sample chunks: a linear convolution of a
+    chunk and a partition (``2 block - 1`` samples) fits without wrapping."""
+    return sfft.next_fast_len(2 * int(block) - 1, real=True)
+
+
+def partition_spectra(tail: np.ndarray, block: int, nfft: int) -> np.ndarray:
+    """(P, 2, nfft // 2 + 1) complex64 read-only spectra of the ``P = ceil(L / block)`` consecutive
+    ``block``-sample partitions of ``tail`` (2, L) (the last one zero-padded)."""
+    L = tail.shape[1]
+    P = max(1, -(-L // block))
+    padded = np.zeros((2, P * block), np.float32)
+    padded[:, :L] = tail
+    out = sfft.rfft(padded.reshape(2, P, block).transpose(1, 0, 2), nfft, axis=-1)
+    out.flags.writeable = False
+    return out
+
+
+class PartitionedAccumulator:
+    """Frequency-domain overlap-add of chunk x partition products for one source.
+
+    Slot ``(head + j) % R`` of the ring holds the summed spectra of everything that starts
+    ``j`` blocks from now; :meth:`add` puts a chunk's products with partitions 0..P-1 into slots
+    head..head + P - 1, :meth:`pop` turns the head slot into time samples (one inverse FFT),
+    returns this block (plus the overhang of the previous slot) and advances the ring.
+    """
+
+    def __init__(self, block: int, max_samples: int) -> None:
+        self.block = int(block)
+        self.nfft = partition_fft_size(block)
+        self.slots = max(1, -(-int(max_samples) // self.block)) + 1
+        self.acc = np.zeros((self.slots, 2, self.nfft // 2 + 1), np.complex64)
+        self.live = np.zeros(self.slots, bool)  # slots holding anything (others skip the inverse FFT)
+        self.over = np.zeros((2, self.block - 1), np.float32)  # samples [block, 2 block - 1) of the last slot
+        self.head = 0
+        self._tmp = None
+
+    def reset(self) -> None:
+        self.acc[:] = 0
+        self.live[:] = False
+        self.over[:] = 0.0
+        self.head = 0
+
+    def add(self, x_spec: np.ndarray, parts: np.ndarray) -> None:
+        """Add ``x_spec`` (F,) times each partition spectrum of ``parts`` (P, 2, F), partition j ``j`` blocks on."""
+        P = len(parts)
+        if P >= self.slots:
+            raise ValueError(f"{P} partitions do not fit a ring of {self.slots} slots")
+        if self._tmp is None or self._tmp.shape[0] < P:
+            self._tmp = np.empty((self.slots, 2, self.acc.shape[2]), np.complex64)
+        tmp = np.multiply(x_spec, parts, out=self._tmp[:P])
+        first = min(P, self.slots - self.head)
+        self.acc[self.head : self.head + first] += tmp[:first]
+        self.live[self.head : self.head + first] = True
+        if P > first:
+            self.acc[: P - first] += tmp[first:]
+            self.live[: P - first] = True
+
+    def pop(self) -> np.ndarray | None:
+        """(2, block) float32 samples of this block (None when silent), advancing one block."""
+        b, h = self.block, self.head
+        self.head = (h + 1) % self.slots
+        if not self.live[h]:
+            if not self.over.any():
+                return None
+            out = np.zeros((2, b), np.float32)
+            out[:, : b - 1] = self.over
+            self.over[:] = 0.0
+            return out
+        y = sfft.irfft(self.acc[h], self.nfft, axis=-1)  # (2, nfft) float32; beyond 2 b - 1: zero up to rounding
+        self.acc[h] = 0
+        self.live[h] = False
+        out = y[:, :b].copy()
+        out[:, : b - 1] += self.over
+        self.over[:] = y[:, b : 2 * b - 1]
+        return out

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import numpy as np
-import scipy.fft as sfft
 
 from avworld.acoustics.cache import RIRCache
 from avworld.acoustics.hrtf import load_hrtf
 from avworld.acoustics.spatial_rir import AcousticEngine
 from avworld.acoustics.stream import SplitRIR
+from avworld.acoustics.stream_config import partition_spectra
 from avworld.acoustics.synthesis import binaural_parts, binaural_rir
 from avworld.geometry.navigation import NavConfig, NavGrid
 from avworld.geometry.raycast import RayCaster
@@ -108,19 +108,20 @@ class SharedWorld:
 
 
 class _SpectrumCache:
-    """Spectra of one binaural RIR per FFT size (most RIRs of a trajectory share one size)."""
+    """Partition spectra of one binaural RIR tail (:func:`~avworld.acoustics.stream_config.partition_spectra`),
+    per (block, FFT size): every stream of a world uses one chunk length, so there is one entry."""
 
     __slots__ = ("rir", "spectra")
 
     def __init__(self, rir: np.ndarray) -> None:
         self.rir = rir
-        self.spectra: dict[int, np.ndarray] = {}
+        self.spectra: dict[tuple[int, int], np.ndarray] = {}
 
-    def __call__(self, nfft: int) -> np.ndarray:
-        spec = self.spectra.get(nfft)
+    def __call__(self, block: int, nfft: int) -> np.ndarray:
+        spec = self.spectra.get((block, nfft))
         if spec is None:
             if len(self.spectra) >= 2:
                 self.spectra.pop(next(iter(self.spectra)))
-            spec = self.spectra[nfft] = sfft.rfft(self.rir, nfft, axis=-1)
-            spec.flags.writeable = False  # shared by every stream that uses this RIR
+            # read-only: shared by every stream that uses this tail
+            spec = self.spectra[(block, nfft)] = partition_spectra(self.rir, block, nfft)
         return spec
