@@ -198,15 +198,23 @@ def test_threads_config_is_validated():
             SimConfig(threads=bad)
 
 
-def test_streamed_split_rir_is_the_binaural_rir_and_turns_reuse_the_tail():
-    """What the simulator streams (early part + shared tail) is exactly :meth:`SharedWorld.binaural`;
-    a turn on the spot keeps the tail (and its cached spectra), a move does not."""
-    cfg = SimConfig(acoustics=AcousticConfig(max_rir_s=0.3))
+@pytest.mark.parametrize("directional", [False, True])
+def test_streamed_split_rir_is_the_binaural_rir_and_turns_reuse_the_tail(directional):
+    """What the simulator streams (early part + tail) is exactly :meth:`SharedWorld.binaural`; with an
+    isotropic tail a turn on the spot keeps the tail (and its cached spectra), a move does not; with a
+    directional one a turn changes only the tail's level per ear and band."""
+    cfg = SimConfig(acoustics=AcousticConfig(max_rir_s=0.3, directional_tail=directional))
     w = SharedWorld(box_room((5.0, 4.0, 2.7)), cfg)
     src, ear = np.array([1.0, 1.0, 1.5]), np.array([3.0, 2.0, 1.5])
     a, b = w.binaural_split(src, ear, 0.3), w.binaural_split(src, ear, 1.2)
     assert a.full().tobytes() == w.binaural(src, ear, 0.3).tobytes()
-    assert a.tail is b.tail and a.tail_spectrum is b.tail_spectrum and not a.tail.flags.writeable
+    assert not a.tail.flags.writeable
+    if directional:
+        assert a.tail is not b.tail and w.binaural_split(src, ear, 0.3).tail is a.tail
+        ratio = np.sqrt(np.mean(a.tail**2, axis=1) / np.mean(b.tail**2, axis=1))
+        assert np.all(np.abs(np.log(ratio)) < 0.5)  # same noise and envelope, levels within a few dB
+    else:
+        assert a.tail is b.tail and a.tail_spectrum is b.tail_spectrum
     moved = w.binaural_split(src, ear + [0.15, 0.0, 0.0], 0.3)
     assert moved.tail is not a.tail
 

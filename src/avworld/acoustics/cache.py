@@ -79,7 +79,8 @@ class RIRCache:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
-        np.savez(tmp, **{f: getattr(srir, f) for f in _FIELDS},
+        tail_dir = np.zeros((0,), np.float32) if srir.tail_dir is None else srir.tail_dir  # empty: isotropic
+        np.savez(tmp, **{f: getattr(srir, f) for f in _FIELDS}, tail_dir=tail_dir,
                  meta=np.array([srir.tail_bin_s, srir.sample_rate_hz, srir.noise_seed], dtype=np.float64))
         os.replace(tmp, path)  # atomic: readers never see half a file
 
@@ -90,8 +91,10 @@ class RIRCache:
         try:
             with np.load(path) as z:
                 arrays = {f: z[f] for f in _FIELDS}
+                tail_dir = z["tail_dir"]
                 bin_s, rate, seed = z["meta"]
         except (OSError, ValueError, KeyError):
             path.unlink(missing_ok=True)  # a corrupt entry is simply recomputed
             return None
-        return SpatialRIR(tail_bin_s=float(bin_s), sample_rate_hz=int(rate), noise_seed=int(seed), **arrays)
+        return SpatialRIR(tail_bin_s=float(bin_s), sample_rate_hz=int(rate), noise_seed=int(seed),
+                          tail_dir=tail_dir if tail_dir.size else None, **arrays)

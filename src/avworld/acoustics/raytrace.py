@@ -273,18 +273,15 @@ def _n_time_bins(trace: RayTrace, bin_s: float, speed_m_s: float) -> int:
     return int(np.ceil(trace.traced_m / speed_m_s / bin_s)) + 1
 
 
-def listener_histogram(trace: RayTrace, listener, radius_m: float, bin_s: float, speed_m_s: float,
-                       air_absorption: bool = True) -> np.ndarray:
-    """(7, B) energy per time bin at a receiver sphere (B covers the traced length)."""
+def sphere_chords(trace: RayTrace, listener, radius_m: float, air_absorption: bool = True):
+    """Segments crossing a receiver sphere: (path length at the chord's middle (m,), energy density
+    contribution (m, 7), direction the sound arrives from (m, 3))."""
     L = np.asarray(listener, np.float32)
     w = L - trace.origin
     proj = np.einsum("ij,ij->i", w, trace.direction)
     d2 = np.einsum("ij,ij->i", w, w) - proj * proj
     r2 = np.float32(radius_m**2)
     near = np.flatnonzero(d2 < r2)
-    n_bins = _n_time_bins(trace, bin_s, speed_m_s)
-    if len(near) == 0:
-        return np.zeros((7, n_bins))
     half = np.sqrt(np.maximum(r2 - d2[near], 0.0))
     length = trace.length[near]
     a = np.clip(proj[near] - half, 0.0, length)
@@ -298,14 +295,25 @@ def listener_histogram(trace: RayTrace, listener, radius_m: float, bin_s: float,
         e = e * np.exp(-AIR_ENERGY_ATTENUATION_PER_M.astype(np.float32) * mid[:, None])
     vol = 4.0 / 3.0 * np.pi * radius_m**3
     contrib = e * (chord * np.float32(1.0 / vol / (4.0 * np.pi)))[:, None]
-    t = (trace.start_m[near] + mid) * np.float32(1.0 / (speed_m_s * bin_s))
+    return trace.start_m[near] + mid, contrib, -trace.direction[near]
+
+
+def listener_histogram(trace: RayTrace, listener, radius_m: float, bin_s: float, speed_m_s: float,
+                       air_absorption: bool = True) -> np.ndarray:
+    """(7, B) energy per time bin at a receiver sphere (B covers the traced length)."""
+    path_m, contrib, _ = sphere_chords(trace, listener, radius_m, air_absorption)
+    n_bins = _n_time_bins(trace, bin_s, speed_m_s)
+    if len(path_m) == 0:
+        return np.zeros((7, n_bins))
+    t = path_m * np.float32(1.0 / (speed_m_s * bin_s))
     bins = np.minimum(t.astype(np.int64), n_bins - 1)
     return _bincount_bands(bins, contrib, n_bins)
 
 
-def _box_chords(trace: RayTrace, lo: np.ndarray, hi: np.ndarray, air_absorption: bool):
+def box_chords(trace: RayTrace, lo: np.ndarray, hi: np.ndarray, air_absorption: bool):
     """Segments crossing the box: (chord midpoints (m, 3), path length at the midpoint (m,),
-    energy deposited (m, 7)); listener-independent, cached on the trace per box."""
+    energy deposited (m, 7), direction the sound arrives from (m, 3), i.e. minus the segment's);
+    listener-independent, cached on the trace per box."""
     key = (tuple(lo.tolist()), tuple(hi.tolist()), air_absorption)
     hit = trace._boxes.get(key)
     if hit is not None:
@@ -333,10 +341,10 @@ def _box_chords(trace: RayTrace, lo: np.ndarray, hi: np.ndarray, air_absorption:
         e *= np.exp(-AIR_ENERGY_ATTENUATION_PER_M.astype(np.float32) * mid[:, None])
     vol = float(np.prod(hi - lo))
     e *= (np.take(chord, use) * np.float32(1.0 / vol / (4.0 * np.pi)))[:, None]
-    points = np.take(d, use, axis=0)
-    points *= mid[:, None]
-    points += np.take(o, use, axis=0)
-    out = (points, np.take(trace.start_m, use) + mid, e)
+    arrive = -np.take(d, use, axis=0)
+    points = np.take(o, use, axis=0)
+    points -= arrive * mid[:, None]
+    out = (points, np.take(trace.start_m, use) + mid, e, arrive)
     if len(trace._boxes) >= 16:
         trace._boxes.pop(next(iter(trace._boxes)))
     trace._boxes[key] = out
@@ -355,8 +363,8 @@ def box_histogram(trace: RayTrace, box_lo, box_hi, bin_s: float, speed_m_s: floa
     The chords depend on the room only and are cached on the trace, so another listener
     in the same room costs one distance and one histogram.
     """
-    points, path_m, contrib = _box_chords(trace, np.asarray(box_lo, float), np.asarray(box_hi, float),
-                                          air_absorption)
+    points, path_m, contrib, _ = box_chords(trace, np.asarray(box_lo, float), np.asarray(box_hi, float),
+                                            air_absorption)
     n_bins = _n_time_bins(trace, bin_s, speed_m_s)
     if len(path_m) == 0:
         return np.zeros((7, n_bins))

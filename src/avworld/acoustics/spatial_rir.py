@@ -24,6 +24,7 @@ from avworld.acoustics.image_source import (
     image_source_arrivals,
     source_images,
 )
+from avworld.acoustics.late_direction import box_direction_energy, fractions, sphere_direction_energy
 from avworld.acoustics.raytrace import RayTrace, TraceTables, box_histogram, listener_histogram, trace_rays
 from avworld.acoustics.surfaces import Planes, extract_planes
 from avworld.geometry.raycast import RayCaster
@@ -57,6 +58,10 @@ class AcousticConfig:
     speed_of_sound_m_s: float = SPEED_OF_SOUND_M_S
     discovery_rays: int = 2048
     position_quantum_m: float = 0.01
+    #: experimental, off by default: give the late tail the direction its ray-traced energy arrives
+    #: from (late_direction.py; per-ear band gains that follow the head's yaw). False renders it
+    #: isotropic (the same at every yaw). See docs/acoustics.md for what it did to the cues measured.
+    directional_tail: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -89,7 +94,8 @@ class SpatialRIR:
     convention), ``doa`` (A, 3) unit vectors from the listener toward the arrival,
     ``order`` (A,) (0 direct, -1 direct through walls, k reflections), ``tail`` (7, B)
     energy per ``tail_bin_s`` bin (same units as squared amplitudes), ``noise_seed``
-    picks the tail's noise realization.
+    picks the tail's noise realization, ``tail_dir`` (7, 9) the tail energy's fractions per
+    band by arrival direction (:mod:`avworld.acoustics.late_direction`; None: isotropic).
     """
 
     delay_s: np.ndarray
@@ -102,10 +108,12 @@ class SpatialRIR:
     source: np.ndarray
     listener: np.ndarray
     noise_seed: int
+    tail_dir: np.ndarray | None = None
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.delay_s, self.gain, self.doa, self.order, self.tail)) + 48
+        extra = 0 if self.tail_dir is None else self.tail_dir.nbytes
+        return sum(a.nbytes for a in (self.delay_s, self.gain, self.doa, self.order, self.tail)) + 48 + extra
 
     @property
     def duration_s(self) -> float:
@@ -370,6 +378,7 @@ class AcousticEngine:
             gain[use_t] *= self.face_transmission[f[use_t]]
         order = np.argsort(path, kind="stable")
         tail = self._tail(tr, L)
+        tail_dir = self._tail_direction(tr, L) if cfg.directional_tail else None
         return SpatialRIR(
             delay_s=(path / cfg.speed_of_sound_m_s)[order],
             gain=gain[order].astype(np.float32),
@@ -381,6 +390,7 @@ class AcousticEngine:
             source=S,
             listener=L,
             noise_seed=_seed_for("tail", cfg.seed, S.round(4).tolist(), L.round(4).tolist()) % (2**32),
+            tail_dir=tail_dir,
         )
 
     def _room_box(self, listener: np.ndarray):
@@ -398,6 +408,14 @@ class AcousticEngine:
             if grid.contains(x, y):
                 return grid.box_at(x, y)
         return None
+
+    def _tail_direction(self, tr: RayTrace, listener: np.ndarray) -> np.ndarray | None:
+        """(7, 9) fractions of the tail's energy by arrival direction, from the same receiver as :meth:`_tail`
+        (the room's box: a room average, not the field at the listener; see docs/acoustics.md)."""
+        cfg, box = self.config, self._room_box(listener)
+        if box is not None:
+            return fractions(box_direction_energy(tr, box[0], box[1], cfg.air_absorption))
+        return fractions(sphere_direction_energy(tr, listener, cfg.receiver_radius_m, cfg.air_absorption))
 
     def _tail(self, tr: RayTrace, listener: np.ndarray) -> np.ndarray:
         """Listener histogram over the traced time, extended by the ensemble decay."""

@@ -8,8 +8,9 @@
 * Diffuse tail: band-limited noise (fixed, seeded noise bank, cut at an offset chosen
   per RIR) shaped by the square root of the per-band energy envelope. The two ears get
   noises with the interaural coherence of a diffuse field, ``sinc(2 f d / c)`` for
-  ears ``d`` = 0.18 m apart. The tail does not depend on head orientation, so it is
-  rendered once per spatial RIR and cached.
+  ears ``d`` = 0.18 m apart. Each ear's bands are scaled by the late field's direction
+  as heard at the head's yaw (:mod:`avworld.acoustics.late_direction`; gains of 1 for an
+  isotropic field, which is then the same at every yaw); rendered tails are cached.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 import scipy.fft
 
 from avworld.acoustics.bands import BANDS_HZ, band_gain_response, band_split_masks
+from avworld.acoustics.late_direction import tail_gains
 from avworld.acoustics.spatial_rir import SpatialRIR
 
 EAR_DISTANCE_M = 0.18
@@ -111,8 +113,10 @@ def _envelope(srir: SpatialRIR, n: int) -> np.ndarray:
     return env[:, :n]
 
 
-def _shape_noise(srir: SpatialRIR, n: int, noises: np.ndarray, offset: int) -> np.ndarray:
-    """(C, n) float32: sum over bands of envelope x band noise, for the C noises (C, 7, bank) from ``offset``.
+def _shape_noise(srir: SpatialRIR, n: int, noises: np.ndarray, offset: int,
+                 gains: np.ndarray | None = None) -> np.ndarray:
+    """(C, n) float32: sum over bands of envelope x band noise, for the C noises (C, 7, bank) from ``offset``;
+    ``gains`` (C, 7) scale each channel's bands (the late field's direction, :func:`tail_gains`).
 
     Block by block (bins are whole numbers of samples): each block is a (2, 7) @ (7, m) product
     of the envelope's value and slope with the block's band noises, so the (7, n) per-sample
@@ -122,34 +126,38 @@ def _shape_noise(srir: SpatialRIR, n: int, noises: np.ndarray, offset: int) -> n
     # whole blocks may run past n; near the end of the noise bank they would run past the bank too
     if pieces is None or offset + pieces[3] + pieces[4] * pieces[5] > noises.shape[-1]:
         env = _envelope(srir, n)
-        return np.stack([np.einsum("bt,bt->t", env, nz[:, offset : offset + n]) for nz in noises])
+        return np.stack([np.einsum("bt,bt->t", env if gains is None else env * gains[c][:, None],
+                                   nz[:, offset : offset + n]) for c, nz in enumerate(noises)])
     head, coef, frac, h, k, m = pieces
     out = np.empty((len(noises), h + k * m), np.float32)
     for c, nz in enumerate(noises):
-        out[c, :h] = head @ nz[:, offset : offset + h]
+        g_head, g_coef = (head, coef) if gains is None else (head * gains[c], coef * gains[c])
+        out[c, :h] = g_head @ nz[:, offset : offset + h]
         blocks = nz[:, offset + h : offset + h + k * m].reshape(7, k, m).transpose(1, 0, 2)  # (k, 7, m) view
-        r = np.matmul(coef, blocks)  # (k, 2, m): value and slope parts
+        r = np.matmul(g_coef, blocks)  # (k, 2, m): value and slope parts
         body = out[c, h:].reshape(k, m)
         np.multiply(r[:, 1], frac, out=body)
         body += r[:, 0]
     return out[:, :n]
 
 
-def render_tail(srir: SpatialRIR, n: int, binaural: bool) -> np.ndarray:
-    """(2, n) or (1, n) float32 diffuse tail (cached per spatial RIR object; read-only)."""
-    key = (id(srir), n, binaural)
-    hit = _TAIL_CACHE.get(id(srir))
-    if hit is not None and hit[0] == key and hit[1] is srir:
-        return hit[2]
+def render_tail(srir: SpatialRIR, n: int, binaural: bool, gains: np.ndarray | None = None) -> np.ndarray:
+    """(2, n) or (1, n) float32 diffuse tail, ears' bands scaled by ``gains`` (2, 7) if given (the late
+    field's direction for one head yaw, :func:`~avworld.acoustics.late_direction.tail_gains`); cached per
+    spatial RIR object and gains; read-only."""
+    key = (id(srir), n, binaural, None if gains is None else gains.tobytes())
+    hit = _TAIL_CACHE.get(key)
+    if hit is not None and hit[0] is srir:
+        return hit[1]
     fs = srir.sample_rate_hz
     bank_len = _next_pow2(max(n * 2, fs * 4))
     noises = _tail_noises(fs, bank_len)
     offset = int(srir.noise_seed % (bank_len - n))
-    out = _shape_noise(srir, n, noises[1:] if binaural else noises[:1], offset)
+    out = _shape_noise(srir, n, noises[1:] if binaural else noises[:1], offset, gains if binaural else None)
     out.flags.writeable = False  # shared: by the cache, and by the streams that convolve it
     if len(_TAIL_CACHE) >= _TAIL_CACHE_SIZE:
         _TAIL_CACHE.pop(next(iter(_TAIL_CACHE)))
-    _TAIL_CACHE[id(srir)] = (key, srir, out)
+    _TAIL_CACHE[key] = (srir, out)
     return out
 
 
@@ -238,10 +246,11 @@ def binaural_rir(srir: SpatialRIR, hrtf, yaw_rad: float) -> np.ndarray:
 def binaural_parts(srir: SpatialRIR, hrtf, yaw_rad: float) -> tuple[np.ndarray, int, np.ndarray]:
     """The binaural RIR of :func:`binaural_rir` in two parts: ``(early, start, tail)``.
 
-    ``early`` (2, E) float32 holds the discrete arrivals (HRTF-filtered blocks, the only part
-    that depends on the head's yaw) for samples ``[start, start + E)``; ``tail`` (2, n) float32
-    is the diffuse tail, rendered once per spatial RIR and shared (read-only). The streaming
-    convolution uses the split to reuse the tail's spectrum while only the head turns.
+    ``early`` (2, E) float32 holds the discrete arrivals (HRTF-filtered blocks) for samples
+    ``[start, start + E)``; ``tail`` (2, n) float32 is the diffuse tail, shared (read-only). An
+    isotropic tail (``srir.tail_dir`` None) is the same array at every yaw, so the streaming
+    convolution reuses its spectrum while only the head turns; a directional one is rendered
+    (and cached) per yaw, with per-ear band gains from the late field's direction.
     """
     if hrtf.sample_rate_hz != srir.sample_rate_hz:
         raise ValueError(
@@ -272,7 +281,7 @@ def binaural_parts(srir: SpatialRIR, hrtf, yaw_rad: float) -> tuple[np.ndarray, 
     # scipy.fft keeps complex64 -> float32 (numpy's FFT would promote to float64)
     blocks = scipy.fft.irfft(h, n_fft, axis=-1)
     starts = start.astype(np.int64) - shift - _hrtf_onset(hrtf)
-    tail = render_tail(srir, n, binaural=True)
+    tail = render_tail(srir, n, binaural=True, gains=tail_gains(srir.tail_dir, hrtf, yaw_rad))
     lo = int(min(max(int(starts.min()), 0), n)) if A else 0
     hi = int(min(max(int(starts.max()) + n_fft, lo), n)) if A else 0
     early = np.zeros((2, hi - lo), np.float32)
