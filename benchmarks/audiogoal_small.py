@@ -70,8 +70,10 @@ def learning_curves(out: Path) -> Path:
             x = np.array([float(r["step"]) for r in rows if r.get(key) not in ("", None)])
             y = np.array([float(r[key]) for r in rows if r.get(key) not in ("", None)])
             if len(x):
-                k = max(1, len(y) // 20)  # running mean over ~5 % of the run
-                series.append(Series(x, np.convolve(y, np.ones(k) / k, mode="same"), agent))
+                k = max(1, len(y) // 20)  # running mean over ~5 % of the run (fewer points at the ends,
+                w = np.ones(k)  # not zeros: a plain "same" convolution dips at both ends)
+                series.append(Series(x, np.convolve(y, w, mode="same") / np.convolve(np.ones_like(y), w, mode="same"),
+                                     agent))
         if series:
             panels.append(line_plot(series, title=f"training episodes: {label}", xlabel="env steps", ylabel=label,
                                     size=(700, 300)))
