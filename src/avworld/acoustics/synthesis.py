@@ -8,9 +8,11 @@
 * Diffuse tail: band-limited noise (fixed, seeded noise bank, cut at an offset chosen
   per RIR) shaped by the square root of the per-band energy envelope. The two ears get
   noises with the interaural coherence of a diffuse field, ``sinc(2 f d / c)`` for
-  ears ``d`` = 0.18 m apart. Each ear's bands are scaled by the late field's direction
-  as heard at the head's yaw (:mod:`avworld.acoustics.late_direction`; gains of 1 for an
-  isotropic field, which is then the same at every yaw); rendered tails are cached.
+  ears ``d`` = 0.18 m apart. By default the tail is isotropic: the same at every yaw,
+  rendered once per spatial RIR and cached. When the spatial RIR carries the late field's
+  direction (``AcousticConfig.directional_tail``, experimental), each ear's bands are scaled
+  by that direction as heard at the head's yaw (:mod:`avworld.acoustics.late_direction`), and
+  the tail is rendered (and cached) per yaw.
 """
 
 from __future__ import annotations
