@@ -305,8 +305,9 @@ class AcousticEngine:
             use_t = (arr.order < 0) & (f >= 0)
             gain[use_t] *= self.face_transmission[f[use_t]]
         order = np.argsort(path, kind="stable")
-        tail = self._tail(tr, L)
-        tail_dir = self._tail_direction(tr, L) if cfg.directional_tail else None
+        box = self._room_box(L)
+        tail = self._tail(tr, L, box)
+        tail_dir = self._tail_direction(tr, L, box) if cfg.directional_tail else None
         return SpatialRIR(
             delay_s=(path / cfg.speed_of_sound_m_s)[order],
             gain=gain[order].astype(np.float32),
@@ -337,19 +338,19 @@ class AcousticEngine:
                 return grid.box_at(x, y)
         return None
 
-    def _tail_direction(self, tr: RayTrace, listener: np.ndarray) -> np.ndarray | None:
+    def _tail_direction(self, tr: RayTrace, listener: np.ndarray, box) -> np.ndarray | None:
         """(7, 9) fractions of the tail's energy by arrival direction, from the same receiver as :meth:`_tail`
         (the room's box: a room average, not the field at the listener; see docs/acoustics.md)."""
-        cfg, box = self.config, self._room_box(listener)
+        cfg = self.config
         if box is not None:
             return fractions(box_direction_energy(tr, box[0], box[1], cfg.air_absorption))
         return fractions(sphere_direction_energy(tr, listener, cfg.receiver_radius_m, cfg.air_absorption))
 
-    def _tail(self, tr: RayTrace, listener: np.ndarray) -> np.ndarray:
-        """Listener histogram over the traced time, extended by the ensemble decay."""
+    def _tail(self, tr: RayTrace, listener: np.ndarray, box) -> np.ndarray:
+        """Listener histogram over the traced time (in the receiver ``box`` from :meth:`_room_box`, or a
+        sphere when None), extended by the ensemble decay."""
         cfg = self.config
         c = cfg.speed_of_sound_m_s
-        box = self._room_box(listener)
         if box is not None:
             hist = box_histogram(tr, box[0], box[1], cfg.hist_bin_s, c, listener, cfg.air_absorption)
         else:

@@ -96,10 +96,10 @@ class SplitRIR:
     :func:`~avworld.acoustics.synthesis.binaural_parts`.
 
     The stream convolves the parts separately, and while the same tail comes back (the same
-    array, or an equal one; only the head turned) it reuses the tail's spectrum and convolves
-    the chunk with it once, crossfading only the short early part. A read-only ``tail`` is
-    kept by reference (a writeable one is copied); ``tail_spectrum`` is an optional callable
-    ``nfft -> scipy.fft.rfft(tail, nfft)`` (cached).
+    array, or an equal one; only the head turned) it reuses the tail's partition spectra and
+    convolves the chunk with it once, crossfading only the short early part. A read-only
+    ``tail`` is kept by reference (a writeable one is copied); ``tail_spectrum`` is an optional
+    callable ``(block, nfft) -> partition_spectra(tail, block, nfft)`` (cached by the caller).
     """
 
     early: np.ndarray
@@ -110,12 +110,6 @@ class SplitRIR:
     @property
     def length(self) -> int:
         return int(self.tail.shape[1])
-
-    def tail_parts(self, block: int, nfft: int) -> np.ndarray:
-        """The tail's partition spectra (see :func:`partition_spectra`), from ``tail_spectrum`` if given."""
-        if self.tail_spectrum is not None:
-            return self.tail_spectrum(block, nfft)
-        return partition_spectra(self.tail, block, nfft)
 
     def full(self) -> np.ndarray:
         """(2, L) float32 = tail + early in place: the RIR as one array."""
