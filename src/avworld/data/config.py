@@ -43,7 +43,8 @@ class TrajectoryConfig:
     Storage: RGB is uint8; depth (``depth=True``) float16 metres; audio ``float16``
     (stored = x) or ``int16`` (stored = round(clip(x / audio_full_scale, -1, 1) * 32767)).
     ``compression_level`` is the gzip level of the frame arrays (0 = uncompressed; float16 audio is
-    always stored uncompressed, see :func:`avworld.data.storage.compressed_field`).
+    always stored uncompressed, see :func:`avworld.data.storage.compressed_field`; levels 1-3 are
+    compressed by ISA-L, 4-9 by zlib, see :func:`avworld.data.storage.deflate_chunk`).
     """
 
     image_size: int = 128
