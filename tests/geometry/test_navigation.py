@@ -361,3 +361,42 @@ def test_segment_free(doorway_grid):
     assert g.segment_free([1.0, 1.0], [3.0, 2.0])
     assert not g.segment_free([3.0, 1.0], [5.0, 1.0])  # through the wall
     assert g.segment_free([3.0, 3.0], [5.0, 3.0])  # through the doorway
+
+
+def _greedy_pull(g: NavGrid, pts: np.ndarray) -> list[int]:
+    """Reference string pulling, one segment at a time: from each kept vertex, the
+    farthest later vertex in straight view (the next one always counts)."""
+    out, i = [0], 0
+    while i < len(pts) - 1:
+        i = max([i + 1] + [j for j in range(i + 2, len(pts)) if g.segment_free(pts[i], pts[j])])
+        out.append(i)
+    return out
+
+
+def test_pulled_path_vertices_and_length_tests_match_full_string_pulling():
+    procedural = pytest.importorskip("avworld.geometry.procedural")
+    g = NavGrid.build(procedural.generate_house(procedural.HouseConfig(num_rooms=6), seed=3))
+    pts = g.sample_navigable(np.random.default_rng(2), 40)
+    bent = 0
+    for a, b in zip(pts[::2], pts[1::2]):
+        full = g.shortest_path(a, b)
+        lazy = g.pulled_path(a, b)
+        assert not lazy.empty and lazy.has(1)
+        bent += len(full) > 2
+        # the lazy path pulls what it is asked for, and no more, and the same vertices
+        np.testing.assert_array_equal(lazy.vertex(1), full[1])
+        assert len(lazy._idx) == 2  # only the first vertex was pulled
+        assert lazy.has(2) == (len(full) > 2)
+        length = float(np.sum(np.hypot(*np.diff(full, axis=0).T)))
+        for r in (0.0, 0.5 * length, np.nextafter(length, 0), length, length + 1e-12, 2 * length):
+            assert g.pulled_path(a, b).longer_than(r) == (length > r), (r, length)
+        np.testing.assert_array_equal(g.pulled_path(a, b).vertices(), full)
+        assert g.pulled_path(a, b).length() == length
+        # the vertices are those of a plain greedy pull of the same candidates
+        cand = g.pulled_path(a, b)._pts
+        np.testing.assert_array_equal(cand[_greedy_pull(g, cand)], full)
+    assert bent >= 5  # the house's walls bend most of these paths
+    nowhere = g.pulled_path([-50.0, -50.0], pts[0])
+    assert nowhere.empty and not nowhere.has(0) and g.shortest_path([-50.0, -50.0], pts[0]).shape == (0, 2)
+    with pytest.raises(IndexError, match="no vertex 0"):
+        nowhere.vertex(0)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from avworld.geometry.actions import Action
+from avworld.geometry.geodesic import PulledPath
 from avworld.geometry.navigation import NavGrid, NavigationError, wrap_angle
 
 
@@ -81,13 +82,11 @@ class ShortestPathFollower:
                 self._plan[2] = self._turned(pyaw, action)
                 return action
             self._plan = None
-        path = nav.shortest_path(xy, goal)
-        if len(path) == 0:
+        # pulled lazily: a step needs the path's first vertices and its length only near the goal
+        path = nav.pulled_path(xy, goal)
+        if path.empty or not path.longer_than(self.goal_radius_m):
             return Action.STOP
-        dist = float(np.sum(np.hypot(*np.diff(path, axis=0).T)))
-        if dist <= self.goal_radius_m:
-            return Action.STOP
-        if len(path) == 2 and dist < self.forward_step_m + self.goal_radius_m:
+        if not path.has(2) and path.length() < self.forward_step_m + self.goal_radius_m:
             action = self._final_approach(xy, yaw_rad, goal)
             if action is not None:
                 return action
@@ -103,15 +102,18 @@ class ShortestPathFollower:
             return self._commit(xy, yaw_rad, goal, k)
         return self._recover(xy, yaw_rad, goal, err)
 
-    def _lookahead(self, xy: np.ndarray, path: np.ndarray) -> np.ndarray:
+    def _lookahead(self, xy: np.ndarray, path: PulledPath) -> np.ndarray:
         # Aim at the first vertex at least ~one step away; skip a closer vertex only if
         # the one after it is in straight view (else we would cut the corner).
-        for j in range(1, len(path) - 1):
-            if np.hypot(*(path[j] - xy)) >= 0.99 * self.forward_step_m:
-                return path[j]
-            if not self.navgrid.segment_free(xy, path[j + 1]):
-                return path[j]
-        return path[-1]
+        j = 1
+        while path.has(j + 1):
+            v = path.vertex(j)
+            if np.hypot(*(v - xy)) >= 0.99 * self.forward_step_m:
+                return v
+            if not self.navgrid.segment_free(xy, path.vertex(j + 1)):
+                return v
+            j += 1
+        return path.vertex(j)
 
     def _turn_counts(self) -> list[int]:
         """Turn counts -n..n (a half circle each way), fewest turns first."""

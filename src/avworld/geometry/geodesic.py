@@ -342,19 +342,68 @@ def compute_field(free: np.ndarray, origin_xy, resolution_m: float, goal_xy) -> 
 def string_pull(free: np.ndarray, origin_xy, resolution_m: float, pts: np.ndarray) -> np.ndarray:
     """Greedy string pulling of a polyline: from each kept vertex jump to the farthest
     later vertex whose straight segment is free. Endpoints are kept exactly."""
-    pts = np.asarray(pts, dtype=float)
-    k = len(pts)
-    if k <= 2:
-        return pts.copy()
-    out = [0]
-    i = 0
-    while i < k - 1:
+    return PulledPath(free, origin_xy, resolution_m, pts).vertices()
+
+
+class PulledPath:
+    """:func:`string_pull`'s polyline, pulled vertex by vertex when asked for.
+
+    Each pulled vertex costs one visibility test against every later candidate, so a
+    caller that needs only the first vertices and whether the path is longer than some
+    radius (the shortest-path follower, every step) skips most of the work. Vertices and
+    decisions are exactly those of the whole pulled path.
+    """
+
+    def __init__(self, free: np.ndarray, origin_xy, resolution_m: float, pts: np.ndarray) -> None:
+        self._grid = (free, origin_xy, resolution_m)
+        self._pts = np.asarray(pts, dtype=float)
+        k = len(self._pts)
+        self._idx = list(range(k)) if k <= 2 else [0]
+
+    @property
+    def empty(self) -> bool:
+        return len(self._pts) == 0
+
+    @property
+    def done(self) -> bool:
+        return self.empty or self._idx[-1] == len(self._pts) - 1
+
+    def _pull(self) -> None:
+        i, k = self._idx[-1], len(self._pts)
         later = np.arange(i + 1, k)
-        vis = segments_free(free, origin_xy, resolution_m, pts[i], pts[later])
+        vis = segments_free(*self._grid, self._pts[i], self._pts[later])
         vis[0] = True  # consecutive path vertices are 8-neighbours: always connected
-        i = int(later[np.flatnonzero(vis)[-1]])
-        out.append(i)
-    return pts[out]
+        self._idx.append(int(later[np.flatnonzero(vis)[-1]]))
+
+    def has(self, j: int) -> bool:
+        """Does the pulled path have a vertex ``j``?"""
+        while len(self._idx) <= j and not self.done:
+            self._pull()
+        return j < len(self._idx)
+
+    def vertex(self, j: int) -> np.ndarray:
+        if not self.has(j):
+            raise IndexError(f"the pulled path has {len(self._idx)} vertices, no vertex {j}")
+        return self._pts[self._idx[j]]
+
+    def vertices(self) -> np.ndarray:
+        """The whole pulled polyline (K, 2)."""
+        while not self.done:
+            self._pull()
+        return self._pts[self._idx]
+
+    def length(self) -> float:
+        return float(np.sum(np.hypot(*np.diff(self.vertices(), axis=0).T)))
+
+    def longer_than(self, r: float) -> bool:
+        """``length() > r``, pulling only until the vertices so far are clearly longer than ``r``."""
+        total, j = 0.0, 1
+        while self.has(j):
+            total += math.hypot(*(self._pts[self._idx[j]] - self._pts[self._idx[j - 1]]))
+            if total > r + 1e-9:  # later segments only add: no rounding can bring it back to r
+                return True
+            j += 1
+        return self.length() > r
 
 
 def candidate_vertices(cells: list[tuple[int, int]], every: int = 4) -> np.ndarray:

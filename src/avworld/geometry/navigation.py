@@ -36,13 +36,13 @@ from scipy import ndimage
 from avworld.geometry.actions import Action
 from avworld.geometry.geodesic import (
     GeodesicField,
+    PulledPath,
     candidate_vertices,
     compute_field,
     first_blocked_sample,
     points_free,
     points_to_cells,
     segments_free,
-    string_pull,
 )
 from avworld.geometry.rasterize import band_occupancy
 from avworld.geometry.raycast import RayCaster
@@ -286,19 +286,25 @@ class NavGrid:
 
         Empty (0, 2) when ``a`` or ``b`` is not navigable (or ``b`` unreachable).
         """
+        return self.pulled_path(a, b).vertices()
+
+    def pulled_path(self, a, b) -> PulledPath:
+        """:meth:`shortest_path` as a :class:`PulledPath`, whose vertices are string-pulled
+        only when asked for (the follower needs the first few at every step)."""
         a = np.asarray(a, dtype=float).reshape(2)
         b = np.asarray(b, dtype=float).reshape(2)
+        none = PulledPath(self.free, self.origin_xy, self.resolution_m, np.zeros((0, 2)))
         if not (self.is_navigable(a) and self.is_navigable(b)):
-            return np.zeros((0, 2))
+            return none
         if self.segment_free(a, b):
-            return np.stack([a, b])
+            return PulledPath(self.free, self.origin_xy, self.resolution_m, np.stack([a, b]))
         field = self._field_for_cell(b)
         cells = field.descend(self.world_to_cell(a)[0])
         if not cells:
-            return np.zeros((0, 2))
+            return none
         keep = candidate_vertices(cells)
         pts = np.concatenate([a[None], self.cell_to_world(np.asarray(cells)[keep]), b[None]])
-        return string_pull(self.free, self.origin_xy, self.resolution_m, pts)
+        return PulledPath(self.free, self.origin_xy, self.resolution_m, pts)
 
     def geodesic_distance(self, a, b) -> float:
         """Length (m) of :meth:`shortest_path` from a to b; ``inf`` if there is none.
