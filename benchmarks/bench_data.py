@@ -19,7 +19,10 @@ Loader: ``CDiTDataset`` samples (4 context + 4 goal frames, RGB + audio) through
 (``TrajectoryBlockSampler``).
 
     .venv/bin/python benchmarks/bench_data.py [--scenes 3] [--per-scene 4] [--repeats 3] [--batches 40]
-        [--no-loader]
+        [--no-loader] [--recipe avw-4k]
+
+``--recipe avw-4k`` measures the paper-scale recipe's houses (6-12 rooms) and trajectories
+(10-30 m paths, ~160 frames) on ``--scenes`` of its scenes.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine_info, pin_to_one_core, save_json  # noqa: E402
-from avworld.data.config import DatasetConfig, TrajectoryConfig  # noqa: E402
+from avworld.data.config import DatasetConfig, TrajectoryConfig, preset  # noqa: E402
 from avworld.data.generate import build_dataset  # noqa: E402
 
 # ---------------------------------------------------------------------- instrumentation
@@ -305,6 +308,9 @@ def bench_loader(root: Path, batches: int, batch_size: int = 64, workers: int = 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--recipe", default=None, choices=["avw-tiny", "avw-small", "avw-4k"],
+                    help="a dataset preset's houses and trajectories (with --scenes / --per-scene) instead of "
+                         "--rooms-room houses and the default trajectories")
     ap.add_argument("--scenes", type=int, default=3)
     ap.add_argument("--rooms", type=int, default=4)
     ap.add_argument("--per-scene", type=int, default=4)
@@ -314,9 +320,13 @@ def main() -> None:
     ap.add_argument("--keep", default=None, help="build the dataset here and keep it (default: a temp dir)")
     ap.add_argument("--out", default="benchmarks/results/data.json")
     args = ap.parse_args()
-    cfg = DatasetConfig(name="bench", num_scenes=args.scenes, rooms=(args.rooms, args.rooms),
-                        trajectories_per_scene=args.per_scene, trajectories_per_shard=args.per_scene,
-                        trajectory=TrajectoryConfig())
+    if args.recipe:
+        cfg = preset(args.recipe, num_scenes=args.scenes, trajectories_per_scene=args.per_scene,
+                     trajectories_per_shard=args.per_scene)
+    else:
+        cfg = DatasetConfig(name="bench", num_scenes=args.scenes, rooms=(args.rooms, args.rooms),
+                            trajectories_per_scene=args.per_scene, trajectories_per_shard=args.per_scene,
+                            trajectory=TrajectoryConfig())
     cpus = os.sched_getaffinity(0)
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="avw-bench-"))
     loader = None
