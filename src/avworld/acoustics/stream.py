@@ -68,9 +68,9 @@ from avworld.acoustics.stream_config import (
     SplitRIR,
     StreamConfig,
     StreamError,
-    _as_float32,
     _fade_in,
     _ring_slices,
+    checked_inputs,
     partition_spectra,
     render_static,
 )
@@ -167,7 +167,7 @@ class BinauralStream:
             ``mix`` ``(2, n)`` float32 = ``per_source.sum(0)`` (+ microphone noise), and
             ``per_source`` ``(S, 2, n)`` float32, each source's clean binaural contribution.
         """
-        dry, rir_list = self._validate(dry_chunks, rirs)
+        dry, rir_list = checked_inputs(self.config, self.num_sources, dry_chunks, rirs, self._rir)
         if spectra is not None and len(spectra) != self.num_sources:
             raise StreamError(f"expected {self.num_sources} spectra (or None), one per source, got {len(spectra)}")
         if dry_keys is not None and len(dry_keys) != self.num_sources:
@@ -348,62 +348,3 @@ class BinauralStream:
             for lo, hi, off in _ring_slices((head + start + skip - n) % c, y.shape[1] - skip, c):
                 carry[:, lo:hi] += y[:, skip + off : skip + off + hi - lo]
         return out
-
-    # ------------------------------------------------------------------ validation
-
-    def _validate(
-        self, dry_chunks: Sequence[np.ndarray], rirs: Sequence[np.ndarray]
-    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        S, n = self.num_sources, self.chunk_samples
-        if len(dry_chunks) != S:
-            raise StreamError(f"expected {S} dry chunk(s), one per source, got {len(dry_chunks)}")
-        if len(rirs) != S:
-            raise StreamError(f"expected {S} RIR(s), one per source, got {len(rirs)}")
-        dry, out_rirs = [], []
-        for s in range(S):
-            x = _as_float32(dry_chunks[s], f"dry chunk of source {s}")
-            if x.shape != (n,):
-                raise StreamError(
-                    f"dry chunk of source {s} has shape {x.shape}, expected ({n},) = chunk_s * sample_rate_hz "
-                    f"({self.config.chunk_s} s at {self.config.sample_rate_hz} Hz)"
-                )
-            h = rirs[s]
-            h = self._split_rir(s, h) if isinstance(h, SplitRIR) else _as_float32(h, f"RIR of source {s}")
-            if isinstance(h, SplitRIR):
-                pass  # checked by _split_rir
-            elif h.ndim != 2 or h.shape[0] != 2 or h.shape[1] < 1:
-                raise StreamError(
-                    f"RIR of source {s} has shape {h.shape}, expected (2, L) binaural with L >= 1 "
-                    f"(channel 0 = left ear)"
-                )
-            length = h.length if isinstance(h, SplitRIR) else h.shape[1]
-            if length > self.config.max_rir_samples:
-                h = h.tail if isinstance(h, SplitRIR) else h
-                raise StreamError(
-                    f"RIR of source {s} is {h.shape[1] / self.config.sample_rate_hz:.3f} s ({h.shape[1]} samples), "
-                    f"longer than max_rir_s = {self.config.max_rir_s} s; truncate it or raise StreamConfig.max_rir_s"
-                )
-            dry.append(x)
-            out_rirs.append(h)
-        return dry, out_rirs
-
-
-    def _split_rir(self, s: int, h: SplitRIR) -> SplitRIR:
-        """Checked (float32, finite, consistent) parts; a tail already in use is not re-checked,
-        a writeable one is replaced by a read-only private copy."""
-        early = _as_float32(h.early, f"early part of the RIR of source {s}")
-        prev = self._rir[s]
-        tail = h.tail
-        if not (isinstance(prev, SplitRIR) and prev.tail is tail):
-            tail = _as_float32(tail, f"tail of the RIR of source {s}")
-            if tail.flags.writeable:
-                tail = tail.copy()
-                tail.flags.writeable = False
-        ok = (tail.ndim == 2 and tail.shape[0] == 2 and tail.shape[1] >= 1 and early.ndim == 2
-              and early.shape[0] == 2 and 0 <= int(h.start) and int(h.start) + early.shape[1] <= tail.shape[1])
-        if not ok:
-            raise StreamError(f"split RIR of source {s}: tail {tail.shape} must be (2, L >= 1) and early "
-                              f"{early.shape} (2, E) must fit in it from start = {h.start}")
-        if early is h.early and tail is h.tail:
-            return h
-        return SplitRIR(early, int(h.start), tail, h.tail_spectrum if tail is h.tail else None)

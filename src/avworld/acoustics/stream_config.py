@@ -240,3 +240,63 @@ class PartitionedAccumulator:
         out[:, : b - 1] += self.over
         self.over[:] = y[:, b : 2 * b - 1]
         return out
+
+
+# ---------------------------------------------------------------------- input checks
+def checked_inputs(config: StreamConfig, num_sources: int, dry_chunks, rirs, previous) -> tuple[list, list]:
+    """One step's dry chunks and RIRs, checked and as float32 (:class:`StreamError` naming the
+    source and the fix otherwise). ``previous``: each source's RIR of the last step (a split
+    RIR's tail already in use is not checked again)."""
+    S, n = num_sources, config.chunk_samples
+    if len(dry_chunks) != S:
+        raise StreamError(f"expected {S} dry chunk(s), one per source, got {len(dry_chunks)}")
+    if len(rirs) != S:
+        raise StreamError(f"expected {S} RIR(s), one per source, got {len(rirs)}")
+    dry, out_rirs = [], []
+    for s in range(S):
+        x = _as_float32(dry_chunks[s], f"dry chunk of source {s}")
+        if x.shape != (n,):
+            raise StreamError(
+                f"dry chunk of source {s} has shape {x.shape}, expected ({n},) = chunk_s * sample_rate_hz "
+                f"({config.chunk_s} s at {config.sample_rate_hz} Hz)"
+            )
+        h = rirs[s]
+        if isinstance(h, SplitRIR):
+            h = checked_split_rir(s, h, previous[s])
+            length, whole = h.length, h.tail
+        else:
+            h = whole = _as_float32(h, f"RIR of source {s}")
+            if h.ndim != 2 or h.shape[0] != 2 or h.shape[1] < 1:
+                raise StreamError(
+                    f"RIR of source {s} has shape {h.shape}, expected (2, L) binaural with L >= 1 "
+                    f"(channel 0 = left ear)"
+                )
+            length = h.shape[1]
+        if length > config.max_rir_samples:
+            raise StreamError(
+                f"RIR of source {s} is {whole.shape[1] / config.sample_rate_hz:.3f} s ({whole.shape[1]} samples), "
+                f"longer than max_rir_s = {config.max_rir_s} s; truncate it or raise StreamConfig.max_rir_s"
+            )
+        dry.append(x)
+        out_rirs.append(h)
+    return dry, out_rirs
+
+
+def checked_split_rir(s: int, h: SplitRIR, previous) -> SplitRIR:
+    """Checked (float32, finite, consistent) parts of source ``s``'s split RIR; a tail already in
+    use (``previous.tail``) is not re-checked, a writeable one is replaced by a read-only copy."""
+    early = _as_float32(h.early, f"early part of the RIR of source {s}")
+    tail = h.tail
+    if not (isinstance(previous, SplitRIR) and previous.tail is tail):
+        tail = _as_float32(tail, f"tail of the RIR of source {s}")
+        if tail.flags.writeable:
+            tail = tail.copy()
+            tail.flags.writeable = False
+    ok = (tail.ndim == 2 and tail.shape[0] == 2 and tail.shape[1] >= 1 and early.ndim == 2
+          and early.shape[0] == 2 and 0 <= int(h.start) and int(h.start) + early.shape[1] <= tail.shape[1])
+    if not ok:
+        raise StreamError(f"split RIR of source {s}: tail {tail.shape} must be (2, L >= 1) and early "
+                          f"{early.shape} (2, E) must fit in it from start = {h.start}")
+    if early is h.early and tail is h.tail:
+        return h
+    return SplitRIR(early, int(h.start), tail, h.tail_spectrum if tail is h.tail else None)
