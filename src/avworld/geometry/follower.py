@@ -86,7 +86,10 @@ class ShortestPathFollower:
         path = nav.pulled_path(xy, goal)
         if path.empty or not path.longer_than(self.goal_radius_m):
             return Action.STOP
-        if not path.has(2) and path.length() < self.forward_step_m + self.goal_radius_m:
+        near = self.forward_step_m + self.goal_radius_m
+        # the first segment alone rules most steps out, without pulling a second vertex
+        if (math.hypot(*(path.vertex(1) - xy)) < near + 1e-9 and not path.has(2)
+                and path.length() < near):
             action = self._final_approach(xy, yaw_rad, goal)
             if action is not None:
                 return action
@@ -105,15 +108,15 @@ class ShortestPathFollower:
     def _lookahead(self, xy: np.ndarray, path: PulledPath) -> np.ndarray:
         # Aim at the first vertex at least ~one step away; skip a closer vertex only if
         # the one after it is in straight view (else we would cut the corner).
+        # (the last vertex is the answer too: check the distance first, to pull no further)
         j = 1
-        while path.has(j + 1):
+        while True:
             v = path.vertex(j)
-            if np.hypot(*(v - xy)) >= 0.99 * self.forward_step_m:
+            if np.hypot(*(v - xy)) >= 0.99 * self.forward_step_m or not path.has(j + 1):
                 return v
             if not self.navgrid.segment_free(xy, path.vertex(j + 1)):
                 return v
             j += 1
-        return path.vertex(j)
 
     def _turn_counts(self) -> list[int]:
         """Turn counts -n..n (a half circle each way), fewest turns first."""
