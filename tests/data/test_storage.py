@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from avworld.data.config import TrajectoryConfig
-from avworld.data.storage import SMALL_DTYPES, TRAJ_FIELDS, ShardWriter, deflate_chunk
+from avworld.data.storage import SMALL_DTYPES, TRAJ_FIELDS, ShardWriter, deflate_chunk, read_frames
 
 
 def _recording(T: int, size: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -61,3 +61,41 @@ def test_isal_levels_are_deterministic_and_inflate_with_zlib():
         out = deflate_chunk(data, level)
         assert out == deflate_chunk(data, level)  # same input, same bytes
         assert zlib.decompress(out) == data and len(out) < len(data)
+
+
+def _shard_with_frames(path, level: int = 1):
+    cfg = TrajectoryConfig(image_size=16, depth=True, compression_level=level, audio_format="int16")
+    rec = _recording(9, 16, seed=3)
+    w = ShardWriter(path, cfg, {"format": "x"}, step_samples=2400)
+    w.append(rec, {k: _META[k] for k in TRAJ_FIELDS[2:]})
+    w.finish()
+
+
+@pytest.mark.parametrize("sel", [slice(None), slice(2, 7), slice(1, 9, 3), slice(5, 5), [0, 3, 8], np.array([4])])
+def test_read_frames_equals_h5py_indexing(tmp_path, sel):
+    _shard_with_frames(tmp_path / "s.h5")
+    with h5py.File(tmp_path / "s.h5") as f:
+        for name in ("rgb", "depth", "audio"):  # int16 audio is gzipped too
+            got, ref = read_frames(f[name], sel), f[name][sel]
+            assert got.dtype == ref.dtype and np.array_equal(got, ref), name
+    _shard_with_frames(tmp_path / "raw.h5", level=0)  # no filter: h5py's own path
+    with h5py.File(tmp_path / "raw.h5") as f:
+        assert f["rgb"].compression is None and np.array_equal(read_frames(f["rgb"], sel), f["rgb"][sel])
+
+
+def test_a_corrupt_chunk_is_a_corrupt_shard_error(tiny_dataset, tmp_path):
+    import shutil
+
+    from avworld.data.errors import CorruptShardError
+    from avworld.data.reader import AVWDataset
+
+    root = tmp_path / "copy"
+    shutil.copytree(tiny_dataset[0], root)
+    data = AVWDataset(root, verify="none")
+    ref = data.shards[data.trajectories[0].shard]["path"]
+    with h5py.File(root / ref, "r+") as f:  # same size, garbage instead of a deflate stream
+        mask, chunk = f["rgb"].id.read_direct_chunk((0, 0, 0, 0))
+        f["rgb"].id.write_direct_chunk((0, 0, 0, 0), bytes(len(chunk)))
+    data = AVWDataset(root, verify="none")
+    with pytest.raises(CorruptShardError, match=r"cannot read 'rgb'.*rerun `avworld data make`"):
+        data.frames(0, "rgb", slice(None))

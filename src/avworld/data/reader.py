@@ -18,7 +18,7 @@ from avworld.data.errors import CorruptShardError, DataError
 from avworld.data.manifest import config_of, load_manifest, require_complete
 from avworld.data.plan import SPLITS
 from avworld.data.shards import verify_shard_file
-from avworld.data.storage import decode_audio, open_shard
+from avworld.data.storage import decode_audio, open_shard, read_frames
 
 #: Small per-frame arrays, loaded whole per shard on first use.
 SMALL_FIELDS = ("action", "pose", "reward", "geodesic_m", "success", "collided")
@@ -108,9 +108,13 @@ class AVWDataset:
         self._files = {}
 
     def _read(self, shard: int, name: str, sel):
+        from isal import isal_zlib
+
         try:
+            if name in ("rgb", "depth", "audio"):  # one chunk per frame
+                return read_frames(self._file(shard)[name], sel)
             return self._file(shard)[name][sel]
-        except (OSError, KeyError) as exc:
+        except (OSError, KeyError, ValueError, isal_zlib.error) as exc:
             path = self.root / self.shards[shard]["path"]
             raise CorruptShardError(f"shard {path}: cannot read {name!r} ({exc}); delete it and rerun "
                                     "`avworld data make` with the same --out to rebuild it") from None
