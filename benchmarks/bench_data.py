@@ -314,7 +314,7 @@ def main() -> None:
                     help="a dataset preset's houses and trajectories (with --scenes / --per-scene) instead of "
                          "--rooms-room houses and the default trajectories")
     ap.add_argument("--scenes", type=int, default=3)
-    ap.add_argument("--rooms", type=int, default=4)
+    ap.add_argument("--rooms", type=int, default=None, help="rooms per house (default 4; not with --recipe)")
     ap.add_argument("--per-scene", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=3, help="timed builds after the first one")
     ap.add_argument("--batches", type=int, default=40)
@@ -322,6 +322,9 @@ def main() -> None:
     ap.add_argument("--keep", default=None, help="build the dataset here and keep it (default: a temp dir)")
     ap.add_argument("--out", default="benchmarks/results/data.json")
     args = ap.parse_args()
+    if args.recipe and args.rooms is not None:
+        ap.error("--rooms does not apply to --recipe (the recipe sets its houses' rooms)")
+    args.rooms = 4 if args.rooms is None else args.rooms
     if args.recipe:
         cfg = preset(args.recipe, num_scenes=args.scenes, trajectories_per_scene=args.per_scene,
                      trajectories_per_shard=args.per_scene)

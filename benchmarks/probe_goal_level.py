@@ -59,20 +59,20 @@ def probe_room(world: SharedWorld, room) -> dict | None:
             w0, w1 = max(t0 - int(0.0005 * fs), 0), t0 + int(0.002 * fs)
             direct, total = float(e[:, w0:w1].sum()), float(e.sum())
             rows.append({"distance_m": d, "path_m": r, "level_db": 10 * np.log10(total),
-                         "drr_db": 10 * np.log10(direct / max(total - direct, 1e-30)), "t30_s": None})
-        rows[0]["t30_s"] = reverberation_time(rir[0], fs)
+                         "drr_db": 10 * np.log10(direct / max(total - direct, 1e-30))})
+        t30 = reverberation_time(rir[0], fs)  # the farthest listener's RIR: the room's decay
         ref = next(x["level_db"] for x in rows if x["distance_m"] == 1.0)
         for x in rows:
             x["level_re_1m_db"] = x["level_db"] - ref
             x["free_field_re_1m_db"] = -20 * np.log10(x["path_m"] / np.hypot(1.0, EAR_Z - SOURCE_Z))
-        return {"room": room.index, "type": room.room_type, "area_m2": room.area_m2, "t30_s": rows[0]["t30_s"],
+        return {"room": room.index, "type": room.room_type, "area_m2": room.area_m2, "t30_s": t30,
                 "rows": rows}
     return None
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--houses", default="0,3,5", help="procedural house seeds (4-room houses)")
+    ap.add_argument("--houses", default="0,3,5", help="procedural house seeds")
     ap.add_argument("--rooms", type=int, default=4, help="rooms per house")
     ap.add_argument("--out", default="benchmarks/results/goal_level.json")
     args = ap.parse_args()
@@ -93,7 +93,8 @@ def main() -> None:
     r1 = np.hypot(1.0, EAR_Z - SOURCE_Z)
     free = "  ".join(f"{d:.1f} m {-20 * np.log10(np.hypot(d, EAR_Z - SOURCE_Z) / r1):+5.1f}" for d in DISTANCES_M)
     print(f"free field: {free}")
-    step = [x["rows"][2]["level_db"] - x["rows"][3]["level_db"] for x in results]  # 1.0 m vs 1.5 m
+    at = {d: i for i, d in enumerate(DISTANCES_M)}
+    step = [x["rows"][at[1.0]]["level_db"] - x["rows"][at[1.5]]["level_db"] for x in results]
     print(f"level at 1.0 m minus level at 1.5 m: mean {np.mean(step):.2f} dB over {len(step)} rooms "
           f"(free field {20 * np.log10(np.hypot(1.5, 0.5) / np.hypot(1.0, 0.5)):.2f} dB)")
     out = {"benchmark": "goal_level", "machine": machine_info(), "seconds": time.perf_counter() - t,

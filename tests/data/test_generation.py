@@ -109,6 +109,7 @@ def test_splits_share_no_scene(tiny_dataset):
 def test_manifest_and_shard_format(tiny_dataset):
     root, m = tiny_dataset
     assert m["complete"] and len(m["shards"]) == 6 and all(s["status"] == "done" for s in m["shards"])
+    assert m["software"]["isal"] and m["software"]["h5py"]  # what the chunks' bytes depend on
     tot = m["totals"]["all"]
     assert tot["trajectories"] == 9 and tot["patterns"] == {p: 3 for p in PATTERNS}
     assert tot["frames"] == sum(s["stats"]["frames"] for s in m["shards"])

@@ -137,8 +137,9 @@ def test_truncated_or_garbage_shard_gives_a_clear_error(tiny_dataset, tmp_path):
     path.write_bytes(b"\0" * m["shards"][0]["bytes"])
     data = AVWDataset(root, verify="none")
     i = next(k for k, t in enumerate(data.trajectories) if t.shard == 0)
-    with pytest.raises(CorruptShardError, match=r"cannot be read as HDF5.*rebuild"):
+    with pytest.raises(CorruptShardError, match=r"cannot be read as HDF5.*rebuild") as err:
         data.frames(i, "rgb", slice(0, 1))
+    assert "cannot read 'rgb'" not in str(err.value)  # the opener's own error, not wrapped again
     shutil.rmtree(root / "shards")
     with pytest.raises(CorruptShardError, match="is missing"):
         AVWDataset(root)

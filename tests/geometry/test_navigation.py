@@ -400,3 +400,13 @@ def test_pulled_path_vertices_and_length_tests_match_full_string_pulling():
     assert nowhere.empty and not nowhere.has(0) and g.shortest_path([-50.0, -50.0], pts[0]).shape == (0, 2)
     with pytest.raises(IndexError, match="no vertex 0"):
         nowhere.vertex(0)
+
+
+def test_pulled_path_negative_vertex_is_an_index_error(doorway_grid):
+    g = doorway_grid
+    path = g.pulled_path([1.0, 1.0], [6.0, 1.0])
+    assert path.has(2)  # through the door: bent
+    with pytest.raises(IndexError, match=r"vertices\(\)\[-1\]"):
+        path.vertex(-1)
+    np.testing.assert_array_equal(path.vertices()[-1], [6.0, 1.0])
+    assert g.geodesic_distance([1.0, 1.0], [6.0, 1.0]) == path.length()

@@ -45,7 +45,21 @@ def new_manifest(config: DatasetConfig) -> dict:
         "shards": [{**spec.to_dict(), "status": "pending"} for spec in shard_specs(config)],
         "complete": False,
         "totals": {},
+        # what a shard's bytes depend on besides the config (the chunks' deflate streams)
+        "software": _software(),
     }
+
+
+def _software() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("avworld", "isal", "h5py", "numpy"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
 
 
 def manifest_path(root: str | Path) -> Path:

@@ -18,7 +18,9 @@ from avworld.data.errors import CorruptShardError, DataError
 from avworld.data.manifest import config_of, load_manifest, require_complete
 from avworld.data.plan import SPLITS
 from avworld.data.shards import verify_shard_file
-from avworld.data.storage import decode_audio, open_shard, read_frames
+from avworld.data.storage import decode_audio, direct_readable, frame_indices, open_shard, read_frames
+
+CHUNKED_FIELDS = ("rgb", "depth", "audio")  # stored one chunk per frame
 
 #: Small per-frame arrays, loaded whole per shard on first use.
 SMALL_FIELDS = ("action", "pose", "reward", "geodesic_m", "success", "collided")
@@ -82,18 +84,19 @@ class AVWDataset:
             for k, rec in enumerate(self.shards) for t in rec["table"]
         ]
         self._files: dict[int, object] = {}
+        self._dsets: dict[tuple[int, str], tuple] = {}
         self._small: dict[int, dict[str, np.ndarray]] = {}
         self._pid = os.getpid()
 
     # ------------------------------------------------------------------ files
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state["_files"] = {}
+        state["_files"], state["_dsets"] = {}, {}
         return state
 
     def _file(self, shard: int):
         if self._pid != os.getpid():  # a forked worker: never share HDF5 handles across processes
-            self._files, self._pid = {}, os.getpid()
+            self._files, self._dsets, self._pid = {}, {}, os.getpid()
         f = self._files.get(shard)
         if f is None:
             f = self._files[shard] = open_shard(self.root / self.shards[shard]["path"])
@@ -105,16 +108,25 @@ class AVWDataset:
                 f.close()
             except Exception:  # noqa: BLE001 - closing a handle of a dead file
                 pass
-        self._files = {}
+        self._files, self._dsets = {}, {}
+
+    def _dataset(self, shard: int, name: str):
+        """The shard's dataset ``name`` and whether :func:`read_frames` inflates it itself (cached)."""
+        f = self._file(shard)  # resets the caches in a forked worker; raises its own CorruptShardError
+        key = (shard, name)
+        hit = self._dsets.get(key)
+        if hit is None:
+            ds = f[name]
+            hit = self._dsets[key] = (ds, name in CHUNKED_FIELDS and direct_readable(ds))
+        return hit
 
     def _read(self, shard: int, name: str, sel):
-        from isal import isal_zlib
-
         try:
-            if name in ("rgb", "depth", "audio"):  # one chunk per frame
-                return read_frames(self._file(shard)[name], sel)
-            return self._file(shard)[name][sel]
-        except (OSError, KeyError, ValueError, isal_zlib.error) as exc:
+            ds, direct = self._dataset(shard, name)
+            if name in CHUNKED_FIELDS:
+                return read_frames(ds, sel, direct)
+            return ds[sel]
+        except (OSError, KeyError) as exc:
             path = self.root / self.shards[shard]["path"]
             raise CorruptShardError(f"shard {path}: cannot read {name!r} ({exc}); delete it and rerun "
                                     "`avworld data make` with the same --out to rebuild it") from None
@@ -139,11 +151,11 @@ class AVWDataset:
         """Frames ``sel`` (a slice, or increasing indices, within the trajectory) of ``rgb``,
         ``depth`` (float32 metres) or ``audio`` (float32, decoded) of trajectory ``i``."""
         ref = self.trajectories[i]
-        if isinstance(sel, slice):
-            a, b, step = sel.indices(ref.length)
-            idx = slice(ref.start + a, ref.start + b, step)
+        rel = frame_indices(sel, ref.length)  # DataError for steps < 1, masks, unsorted indices
+        if isinstance(rel, range):
+            idx = slice(ref.start + rel.start, ref.start + rel.stop, rel.step)
         else:
-            idx = ref.start + np.asarray(sel, dtype=np.int64)
+            idx = ref.start + rel
         if name == "depth" and not self.config.trajectory.depth:
             raise DataError("this dataset has no depth; build it with TrajectoryConfig(depth=True) (--depth)")
         data = self._read(ref.shard, name, idx)

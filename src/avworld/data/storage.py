@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from avworld.data.config import INT16_MAX, TrajectoryConfig
-from avworld.data.errors import CorruptShardError
+from avworld.data.errors import CorruptShardError, DataError
 
 SHARD_FORMAT = "avworld-avw-shard"
 SHARD_VERSION = 1
@@ -87,8 +87,9 @@ def deflate_chunk(data: bytes, level: int) -> bytes:
     frames its level 1 is 3.5x faster than zlib's (0.11 vs 0.39 ms per frame) for files ~2 %
     larger, and the gzip filter was the largest cost of writing a frame. HDF5 only writes
     with zlib, so :class:`ShardWriter` compresses chunks itself and writes them with
-    ``write_direct_chunk``; any HDF5 reader inflates them as usual. Levels 4-9 use zlib,
-    which gives the bytes HDF5's own filter would.
+    ``write_direct_chunk``; any HDF5 reader inflates them as usual. Levels 4-9 use Python's
+    zlib (the bytes of HDF5's own filter where both link the same zlib). Same input, same
+    bytes for a given isal / zlib build; the manifest records the isal version.
     """
     if level <= 3:
         from isal import isal_zlib
@@ -99,30 +100,65 @@ def deflate_chunk(data: bytes, level: int) -> bytes:
     return zlib.compress(data, level)
 
 
-def read_frames(ds, sel) -> np.ndarray:
-    """``ds[sel]`` for a frame dataset (``sel`` a slice or increasing indices along axis 0).
+def direct_readable(ds) -> bool:
+    """Whether :func:`read_frames` may inflate ``ds``'s chunks itself: one chunk per frame and
+    deflate as the only filter (what :class:`ShardWriter` writes for compressed fields)."""
+    import h5py
 
-    Gzip-only datasets stored one chunk per frame (what :class:`ShardWriter` writes) are
-    read chunk by chunk with ``read_direct_chunk`` and inflated by ISA-L: 0.11 ms per
-    128x128 RGB frame against h5py's 0.28-0.34 ms (zlib inside HDF5's filter pipeline).
-    The bytes are the same; other layouts and filters go through h5py.
+    if ds.chunks != (1, *ds.shape[1:]):
+        return False
+    dcpl = ds.id.get_create_plist()
+    return dcpl.get_nfilters() == 1 and dcpl.get_filter(0)[0] == h5py.h5z.FILTER_DEFLATE
+
+
+def frame_indices(sel, num_frames: int):
+    """A frame selection as increasing indices (a ``range`` for slices); :class:`DataError`
+    for anything HDF5 would not read in order (steps < 1, scalars, masks, unsorted indices)."""
+    if isinstance(sel, slice):
+        if sel.step is not None and sel.step < 1:
+            raise DataError(f"frame slices need a step >= 1, got {sel.step}; reverse the frames after reading")
+        return range(*sel.indices(num_frames))
+    idx = np.asarray(sel)
+    if idx.ndim != 1 or not (np.issubdtype(idx.dtype, np.integer) or idx.size == 0):
+        raise DataError(f"select frames with a slice or a 1-D array of integer indices, got {idx.dtype} "
+                        f"of shape {idx.shape}; use np.flatnonzero(mask) for a boolean mask")
+    idx = idx.astype(np.int64)
+    if idx.size and (np.any(np.diff(idx) <= 0) or idx[0] < 0 or idx[-1] >= num_frames):
+        raise DataError(f"frame indices must increase strictly within 0..{num_frames - 1}, got {idx.tolist()[:8]}"
+                        f"{'...' if idx.size > 8 else ''}; use np.unique to sort them and drop repeats")
+    return idx
+
+
+def read_frames(ds, sel, direct: bool | None = None) -> np.ndarray:
+    """``ds[sel]`` for a frame dataset (``sel`` a slice or increasing indices along axis 0,
+    checked by :func:`frame_indices`).
+
+    Datasets that are :func:`direct_readable` are read chunk by chunk with ``read_direct_chunk``
+    and inflated by ISA-L: 0.11 ms per 128x128 RGB frame against 0.28-0.34 ms through h5py
+    (zlib inside HDF5's filter pipeline), the same bytes. Other datasets go through h5py.
+    ``direct``: the caller's cached :func:`direct_readable` (computed when None). A chunk that
+    cannot be read or inflated raises ``OSError`` (the reader turns it into
+    :class:`~avworld.data.errors.CorruptShardError`).
     """
-    direct = (ds.compression == "gzip" and ds.chunks == (1, *ds.shape[1:]) and not ds.shuffle
-              and not ds.fletcher32 and ds.scaleoffset is None)
-    if not direct:
+    idx = frame_indices(sel, ds.shape[0])
+    if not (direct_readable(ds) if direct is None else direct):
         return ds[sel]
     from isal import isal_zlib
 
-    idx = range(*sel.indices(ds.shape[0])) if isinstance(sel, slice) else np.asarray(sel, dtype=np.int64)
-    out = np.empty((len(idx), *ds.shape[1:]), dtype=ds.dtype)
-    zeros = (0,) * (ds.ndim - 1)
+    shape = ds.shape[1:]
+    out = np.empty((len(idx), *shape), dtype=ds.dtype)
+    nbytes = out[0:1].nbytes
+    zeros = (0,) * len(shape)
     read = ds.id.read_direct_chunk
     for k, i in enumerate(idx):
-        if not 0 <= i < ds.shape[0]:
-            raise IndexError(f"frame {i} is outside {ds.name} (0..{ds.shape[0] - 1})")
-        mask, chunk = read((int(i), *zeros))
-        raw = chunk if mask & 1 else isal_zlib.decompress(chunk)  # bit 0 set: deflate was skipped
-        out[k] = np.frombuffer(raw, dtype=ds.dtype).reshape(ds.shape[1:])
+        try:
+            mask, chunk = read((int(i), *zeros))
+            raw = chunk if mask & 1 else isal_zlib.decompress(chunk)  # bit 0 set: deflate was skipped
+        except (RuntimeError, isal_zlib.error) as exc:  # unallocated chunk, broken index, bad stream
+            raise OSError(f"frame {i} of {ds.name}: {exc}") from None
+        if len(raw) != nbytes:
+            raise OSError(f"frame {i} of {ds.name} inflates to {len(raw)} bytes, expected {nbytes}")
+        out[k] = np.frombuffer(raw, dtype=ds.dtype).reshape(shape)
     return out
 
 
@@ -201,6 +237,9 @@ class ShardWriter:
             d.resize(b, axis=0)
             if compressed_field(name, cfg):  # one chunk per frame, compressed here (see deflate_chunk)
                 frames = np.ascontiguousarray(arrays[name], dtype=d.dtype)
+                if frames.shape != (T, *d.shape[1:]):  # write_direct_chunk would not notice
+                    raise DataError(f"{name} of the trajectory has shape {frames.shape}, the shard stores "
+                                    f"{(T, *d.shape[1:])}: record it with this dataset's TrajectoryConfig")
                 zeros = (0,) * (frames.ndim - 1)
                 for i in range(T):
                     d.id.write_direct_chunk((a + i, *zeros), deflate_chunk(frames[i].tobytes(), cfg.compression_level))

@@ -382,6 +382,9 @@ class PulledPath:
         return j < len(self._idx)
 
     def vertex(self, j: int) -> np.ndarray:
+        """Vertex ``j >= 0`` (pulled up to it); the goal is ``vertices()[-1]``."""
+        if j < 0:
+            raise IndexError(f"vertex({j}): counts from the start only (j >= 0); use vertices()[-1] for the goal")
         if not self.has(j):
             raise IndexError(f"the pulled path has {len(self._idx)} vertices, no vertex {j}")
         return self._pts[self._idx[j]]
@@ -393,6 +396,7 @@ class PulledPath:
         return self._pts[self._idx]
 
     def length(self) -> float:
+        """Length (m) of the whole pulled polyline (0.0 for an empty or one-point path)."""
         return float(np.sum(np.hypot(*np.diff(self.vertices(), axis=0).T)))
 
     def longer_than(self, r: float) -> bool:

@@ -312,10 +312,8 @@ class NavGrid:
         Always >= the euclidean distance, and equal to it when the straight segment is
         free.
         """
-        path = self.shortest_path(a, b)
-        if len(path) == 0:
-            return math.inf
-        return float(np.sum(np.hypot(*np.diff(path, axis=0).T)))
+        path = self.pulled_path(a, b)
+        return math.inf if path.empty else path.length()
 
     # ------------------------------------------------------------------ motion
     def segment_free(self, a, b) -> bool:
