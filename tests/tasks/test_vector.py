@@ -1,5 +1,8 @@
 """Vectorized AudioGoal: Sync and Async vector envs match single envs step by step."""
 
+import os
+import signal
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -41,6 +44,9 @@ def test_vector_env_matches_single_envs(small_episodes, asynchronous):
         for i in range(n):
             for k in obs:
                 assert np.array_equal(obs[k][i], expected[i][0][k]), (i, k)
+        if asynchronous:  # a terminal's Ctrl-C reaches the workers too: they leave it to the trainer
+            for proc in vec.processes:
+                os.kill(proc.pid, signal.SIGINT)
         for t, a in enumerate(ACTIONS, start=1):
             obs, rew, *_ = vec.step(np.array([a] * n))
             for i in range(n):

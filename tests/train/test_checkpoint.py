@@ -153,3 +153,57 @@ def test_export_writes_a_small_policy_only_checkpoint_that_evaluates_like_the_or
     trainer.agent, trainer.policy = "avnav", policy
     with pytest.raises(CheckpointError, match="cannot be resumed"):
         trainer.load_state_dict(torch.load(dst, weights_only=True), dst)
+
+
+def _signal_during_update(trainer, update: int, signum, times: int = 1):
+    """Make ``trainer`` receive ``signum`` (``times`` times) while it learns in update ``update``."""
+    import signal
+
+    learn = trainer.learn
+
+    def learn_and_signal(*a, **k):
+        if trainer.update + 1 == update:
+            for _ in range(times):
+                signal.raise_signal(signum)
+        return learn(*a, **k)
+
+    trainer.learn = learn_and_signal
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_a_signal_stops_after_the_update_with_a_checkpoint_and_resume_matches(tmp_path, capsys, signame):
+    """SIGINT / SIGTERM: the update in progress finishes, a checkpoint is written, the handlers are
+    restored; resuming from it ends where an uninterrupted run ends, bit for bit."""
+    import signal
+
+    signum = getattr(signal, signame)
+    before = signal.getsignal(signum)
+    ppo = {**PPO, "checkpoint_every": 100}
+    full = make_toy_trainer("avnav", STEPS, seed=5, ppo=ppo)
+    full.train()
+    assert full.stopped_by is None and full.update == 6
+    tr = make_toy_trainer("avnav", STEPS, seed=5, out_dir=tmp_path, ppo=ppo)
+    _signal_during_update(tr, 3, signum)
+    tr.train()
+    assert tr.stopped_by == "signal" and tr.update == 3
+    assert f"stopped by {signame} at update 3" in capsys.readouterr().out
+    assert [p.name for p in (tmp_path / "checkpoints").glob("ckpt_*.pt")] == ["ckpt_0000003.pt"]
+    assert signal.getsignal(signum) == before
+    tr2 = make_toy_trainer("avnav", STEPS, seed=77, out_dir=tmp_path, ppo=ppo)
+    tr2.load_state_dict(load_checkpoint(latest_checkpoint(tmp_path)))
+    tr2.train()
+    assert tr2.update == 6 and tr2.stopped_by is None
+    for a, b in zip(_params(full.policy), _params(tr2.policy)):
+        assert torch.equal(a, b)
+
+
+def test_a_second_signal_aborts_at_once(tmp_path):
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+    tr = make_toy_trainer("avnav", STEPS, out_dir=tmp_path, ppo={**PPO, "checkpoint_every": 100})
+    _signal_during_update(tr, 2, signal.SIGTERM, times=2)
+    with pytest.raises(KeyboardInterrupt, match="received twice"):
+        tr.train()
+    assert tr.update == 1 and not list((tmp_path / "checkpoints").glob("ckpt_*.pt"))
+    assert signal.getsignal(signal.SIGTERM) == before

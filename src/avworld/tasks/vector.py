@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,6 +35,10 @@ def make_vector_env(
         def make():
             import avworld.tasks  # noqa: F401  (registers the ids inside worker processes)
 
+            if asynchronous:
+                # a terminal's Ctrl-C reaches the whole process group: the workers leave it to the
+                # trainer, which finishes its update, checkpoints and then closes them itself
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
             return gym.make(env_id, episodes=shard, **env_kwargs)
 
         return make

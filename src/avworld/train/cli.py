@@ -39,7 +39,7 @@ def add_commands(sub) -> None:
     nav.add_argument("--seed", type=int, default=None, help="training seed (default 0)")
     nav.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
                      help="stop after the first update past MINUTES of wall time, with a checkpoint (for jobs with "
-                          "a wall-time limit; continue with --resume)")
+                          "a wall-time limit; continue with --resume). Ctrl-C or SIGTERM stops the same way")
     nav.add_argument("--episodes", default=None, help="training episode file (default: sampled in train houses)")
     nav.add_argument("--size", type=int, default=None, help="image size in pixels (default: the preset's)")
     nav.add_argument("--visual", default=None, help="images the agent sees: depth (preset default), rgb or rgb,depth")

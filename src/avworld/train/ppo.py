@@ -48,6 +48,7 @@ from avworld.train.checkpoint import (
 from avworld.train.config import PPOConfig, TrainConfigError
 from avworld.train.logs import RunLogger
 from avworld.train.rollout import Rollout, _info_at, compute_gae, env_minibatches, masked_mean, to_tensors
+from avworld.train.stop import StopRequest
 
 __all__ = ["PPOTrainer", "Rollout", "compute_gae", "env_minibatches", "masked_mean", "to_tensors"]
 
@@ -103,6 +104,7 @@ class PPOTrainer:
         self.steps_per_update = cfg.num_steps * n * self.dist.world_size
         self.num_updates = math.ceil(cfg.total_steps / self.steps_per_update)
         self.update, self.global_step = 0, 0
+        self.stopped_by: str | None = None  # set by train(): "time_limit" or "signal" when it stopped early
         self.next_obs: dict | None = None
         self.next_start = torch.ones(n, dtype=torch.bool, device=self.device)
         self.autoreset = np.zeros(n, dtype=bool)  # env i's next step is gymnasium's autoreset step
@@ -218,8 +220,11 @@ class PPOTrainer:
 
     # ------------------------------------------------------------------ loop
     def train(self) -> dict:
-        """Run updates until ``total_steps``; logs, checkpoints; returns the last logged values."""
-        cfg = self.cfg
+        """Run updates until ``total_steps``; logs, checkpoints; returns the last logged values.
+
+        Stops early, after the update in progress and with a checkpoint, when ``time_limit_s``
+        has passed or at the first SIGINT / SIGTERM (:mod:`avworld.train.stop`); ``stopped_by``
+        then says which."""
         if self.next_obs is None:
             self.reset_envs()
         logger = None
@@ -227,8 +232,13 @@ class PPOTrainer:
             logger = RunLogger(self.out_dir, self.num_updates * self.steps_per_update, self.tensorboard,
                                self.progress, start_step=self.global_step,
                                resume_update=self.update if self.update else None, title=self.agent)
+        self.stopped_by = None  # "time_limit" or "signal" when the run stopped early
+        with StopRequest(announce=self.dist.is_main) as stop:
+            return self._loop(logger, time.monotonic(), stop)
+
+    def _loop(self, logger, started: float, stop: StopRequest) -> dict:
+        cfg = self.cfg
         values: dict = {}
-        started = time.monotonic()
         try:
             while self.update < self.num_updates:
                 t0 = time.perf_counter()
@@ -246,14 +256,18 @@ class PPOTrainer:
                           "perf/collect_s": t1 - t0, "perf/learn_s": t2 - t1}
                 if logger is not None and (self.update % cfg.log_every == 0 or self.update == self.num_updates):
                     logger.log(self.global_step, values)
-                out_of_time = self._out_of_time(started)
-                if self.out_dir is not None and (self.update % cfg.checkpoint_every == 0 or out_of_time
+                reason = self._stop_reason(started, stop.requested)
+                if self.out_dir is not None and (self.update % cfg.checkpoint_every == 0 or reason
                                                  or self.update == self.num_updates):
                     self.save()
-                if out_of_time:
+                if reason:
+                    self.stopped_by = reason
                     if self.dist.is_main:
-                        print(f"time limit {cfg.time_limit_s:.0f} s reached at update {self.update} "
-                              f"(step {self.global_step:,}); resume with --resume")
+                        what = (f"time limit {cfg.time_limit_s:.0f} s reached" if reason == "time_limit"
+                                else f"stopped by {stop.signal_name or 'a signal on another rank'}")
+                        saved = "checkpoint written; " if self.out_dir is not None else ""
+                        print(f"{what} at update {self.update} (step {self.global_step:,}); {saved}"
+                              "resume with --resume")
                     break
         finally:
             self.policy.masked_actions = ()
@@ -261,12 +275,15 @@ class PPOTrainer:
                 logger.close()
         return values
 
-    def _out_of_time(self, started: float) -> bool:
-        """Whether ``time_limit_s`` has passed (on any rank: all ranks stop after the same update)."""
-        if self.cfg.time_limit_s is None:
-            return False
-        late = float(time.monotonic() - started > self.cfg.time_limit_s)
-        return ddp.all_sum(torch.tensor([late], device=self.device), self.dist).item() > 0
+    def _stop_reason(self, started: float, signalled: bool) -> str | None:
+        """``"time_limit"`` once ``time_limit_s`` has passed, ``"signal"`` after SIGINT / SIGTERM
+        (:mod:`avworld.train.stop`), else None; decided over all ranks, so that every rank stops
+        after the same update (one all-reduce per update)."""
+        late = self.cfg.time_limit_s is not None and time.monotonic() - started > self.cfg.time_limit_s
+        flags = ddp.all_sum(torch.tensor([float(late), float(signalled)], device=self.device), self.dist).cpu()
+        if flags[1] > 0:
+            return "signal"
+        return "time_limit" if flags[0] > 0 else None
 
     def _window_stats(self) -> dict:
         keys = ["return", "length", "success", "spl", "soft_spl", "sna", "distance_to_goal"]
