@@ -27,6 +27,10 @@ def test_eval_errors(tmp_path, capsys):
     bad.write_text('{"format": "avworld-audiogoal-episodes", "version": 0}\n')
     assert main(["eval", "--agent", "oracle", "--episodes", str(bad)]) == 2
     assert "version 0" in capsys.readouterr().err
+    for argv in (["eval", "--episodes", str(bad)], ["eval", "--agent", "oracle"], ["eval"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "TaskCliError" in err and "avworld eval nav --checkpoint" in err
 
 
 def test_episodes_make_distance_and_straight_path_options(tmp_path, capsys):

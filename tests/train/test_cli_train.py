@@ -55,6 +55,11 @@ def test_train_nav_resume_and_eval(tmp_path, episode_file, capsys):
     assert result["num_episodes"] == 2 and result["no_vision"] and result["agent"] == "agsa"
     assert set(result["aggregate"]) >= {"success", "spl", "soft_spl", "sna"}
     assert 0 < result["omega"]["mean"] < 1
+    # the spelling, `avworld eval nav`, is the same command: same episodes, same numbers
+    assert main(["eval", "nav", "--checkpoint", str(run), "--episodes", str(episode_file), "--num", "2",
+                 "--no-vision", "--out", str(tmp_path / "eval-nav")]) == 0
+    again = json.loads((tmp_path / "eval-nav" / "metrics.json").read_text())
+    assert again["aggregate"] == result["aggregate"] and again["omega"] == result["omega"]
 
 
 def test_train_nav_errors(tmp_path, capsys):
@@ -66,6 +71,8 @@ def test_train_nav_errors(tmp_path, capsys):
     bad = tmp_path / "ckpt_0000001.pt"
     bad.write_bytes(b"garbage")
     assert main(["train", "eval", "--checkpoint", str(bad), "--episodes", "x.jsonl"]) == 2
+    assert "corrupt" in capsys.readouterr().err
+    assert main(["eval", "nav", "--checkpoint", str(bad), "--episodes", "x.jsonl"]) == 2
     assert "corrupt" in capsys.readouterr().err
 
 

@@ -39,10 +39,15 @@ def add_commands(sub) -> None:
     make.add_argument("--out", required=True, help="output .jsonl file")
     make.set_defaults(func=_cmd_episodes_make)
 
-    ev = sub.add_parser("eval", help="run a baseline agent over AudioGoal episodes; print and save the metrics")
-    ev.add_argument("--agent", action="append", required=True,
-                    help="random, forward, oracle or heuristic (repeatable)")
-    ev.add_argument("--episodes", required=True, help="episode file from `avworld episodes make`")
+    ev = sub.add_parser("eval", help="run a baseline agent over AudioGoal episodes; print and save the metrics",
+                        description="Baselines: avworld eval --agent NAME --episodes FILE. A trained checkpoint: "
+                                    "avworld eval nav --checkpoint CKPT --episodes FILE (needs torch: the `torch` "
+                                    "extra).")
+    # --agent and --episodes are required, checked in _cmd_eval: argparse would also demand them of
+    # `avworld eval nav ...`, which the train CLI adds as a sub-command of this parser
+    ev.add_argument("--agent", action="append", default=None,
+                    help="random, forward, oracle or heuristic (repeatable; required)")
+    ev.add_argument("--episodes", default=None, help="episode file from `avworld episodes make` (required)")
     ev.add_argument("--num", type=int, default=None, help="evaluate only the first NUM episodes")
     ev.add_argument("--observations", default="audiovisual", help="audiovisual, audio or vision")
     ev.add_argument("--preset", default="soundspaces2", help="simulator preset (must match the episodes)")
@@ -79,6 +84,10 @@ def _cmd_episodes_make(args) -> int:
 
 
 def _cmd_eval(args) -> int:
+    missing = [flag for flag, v in (("--agent", args.agent), ("--episodes", args.episodes)) if not v]
+    if missing:
+        raise TaskCliError(f"avworld eval needs {' and '.join(missing)} (e.g. --agent oracle --episodes test.jsonl); a "
+                           "trained checkpoint is evaluated with `avworld eval nav --checkpoint CKPT --episodes FILE`")
     import gymnasium as gym
     from rich.progress import Progress
 

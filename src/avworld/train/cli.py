@@ -3,6 +3,7 @@
     avworld train nav  --agent agsa|avnav --preset soundspaces|fast|tiny [--ablation NAME] [--out DIR]
                        [--total-steps N] [--num-envs N] [--episodes FILE] [--resume] [--device cpu|cuda]
     avworld train eval --checkpoint CKPT --episodes FILE [--num N] [--no-vision] [--deterministic] [--out DIR]
+                       (also as ``avworld eval nav --checkpoint ...``)
     avworld train export --checkpoint CKPT --out FILE [--float32]   policy-only copy to ship (float16 weights)
     avworld train toy  [--agent avnav|agsa] [--total-steps N] [--out DIR]   trainer sanity check (seconds)
 
@@ -53,16 +54,11 @@ def add_commands(sub) -> None:
     nav.add_argument("--no-progress", action="store_true", help="no progress bar")
     nav.set_defaults(func=_cmd_train_nav)
 
-    ev = tsub.add_parser("eval", help="evaluate a trained navigation checkpoint on AudioGoal episodes")
-    ev.add_argument("--checkpoint", required=True, help="ckpt_*.pt file or a run directory (its latest checkpoint)")
-    ev.add_argument("--episodes", required=True, help="episode file from `avworld episodes make`")
-    ev.add_argument("--num", type=int, default=None, help="evaluate only the first NUM episodes")
-    ev.add_argument("--no-vision", action="store_true", help="zero the images (audio-only evaluation)")
-    ev.add_argument("--deterministic", action="store_true", help="argmax actions instead of sampling")
-    ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--device", default=None)
-    ev.add_argument("--out", default=None, help="directory for metrics.json and episodes.csv")
-    ev.set_defaults(func=_cmd_train_eval)
+    _eval_arguments(tsub.add_parser("eval", help=EVAL_HELP))
+    # the same command as `avworld eval nav` beside the baselines' `avworld eval --agent ...`
+    if "eval" in sub.choices:
+        esub = sub.choices["eval"].add_subparsers(dest="eval_target", title="trained agents", metavar="[nav]")
+        _eval_arguments(esub.add_parser("nav", help=EVAL_HELP + " (= avworld train eval)"))
 
     ex = tsub.add_parser("export", help="write a small policy-only copy of a checkpoint (for shipping / the demo)")
     ex.add_argument("--checkpoint", required=True, help="ckpt_*.pt file or a run directory (its latest checkpoint)")
@@ -76,6 +72,21 @@ def add_commands(sub) -> None:
     toy.add_argument("--seed", type=int, default=0)
     toy.add_argument("--out", default=None, help="run directory for logs and checkpoints (default: none)")
     toy.set_defaults(func=_cmd_train_toy)
+
+
+EVAL_HELP = "evaluate a trained navigation checkpoint on AudioGoal episodes"
+
+
+def _eval_arguments(ev) -> None:
+    ev.add_argument("--checkpoint", required=True, help="ckpt_*.pt file or a run directory (its latest checkpoint)")
+    ev.add_argument("--episodes", required=True, help="episode file from `avworld episodes make`")
+    ev.add_argument("--num", type=int, default=None, help="evaluate only the first NUM episodes")
+    ev.add_argument("--no-vision", action="store_true", help="zero the images (audio-only evaluation)")
+    ev.add_argument("--deterministic", action="store_true", help="argmax actions instead of sampling")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--device", default=None)
+    ev.add_argument("--out", default=None, help="directory for metrics.json and episodes.csv")
+    ev.set_defaults(func=_cmd_train_eval)
 
 
 def _cmd_train_nav(args) -> int:
