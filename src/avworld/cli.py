@@ -158,11 +158,11 @@ def _cmd_scene_gallery(args) -> int:
 def _cmd_demo(args) -> int:
     from rich.progress import Progress
 
-    from avworld.viz.nav_demo import DEFAULT_CHECKPOINT, DemoConfig, run_demo
+    from avworld.viz.nav_demo import DemoConfig, default_checkpoint, run_demo
 
     checkpoint = args.checkpoint
-    if checkpoint is None and DEFAULT_CHECKPOINT.exists():
-        checkpoint = str(DEFAULT_CHECKPOINT)
+    if checkpoint is None and default_checkpoint() is not None:
+        checkpoint = str(default_checkpoint())
     cfg = DemoConfig(checkpoint=checkpoint or None)
     steps = 1 + (len(cfg.agents) + bool(cfg.checkpoint)) * (cfg.episodes + 1)
     with Progress() as progress:
@@ -183,8 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="AudioGoal navigation demo: oracle and heuristic agents -> --out/report.html")
     demo.add_argument("--out", default="runs/demo", help="output directory (default: runs/demo)")
     demo.add_argument("--checkpoint", default=None,
-                      help="also run this trained navigation agent (`avworld train nav`); default: "
-                           "checkpoints/audiogoal-small/agsa.pt if it exists; '' for none")
+                      help="also run this trained navigation agent (`avworld train nav`); default: the first of "
+                           "checkpoints/audiogoal-small/agsa.pt and avnav.pt that exists; '' for none")
     demo.set_defaults(func=_cmd_demo)
 
     scene = sub.add_parser("scene", help="create or inspect scenes")

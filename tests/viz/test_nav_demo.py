@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 
 from avworld.cli import main  # noqa: E402
 from avworld.tasks.episodes import EpisodeConfig, make_episodes, save_episodes, split_scenes  # noqa: E402
-from avworld.viz.nav_demo import DemoConfig, DemoError, run_demo  # noqa: E402
+from avworld.viz.nav_demo import DEFAULT_CHECKPOINTS, DemoConfig, DemoError, default_checkpoint, run_demo  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -27,6 +27,7 @@ def test_demo_runs_a_trained_checkpoint_next_to_the_baselines(tmp_path):
     report = run_demo(tmp_path / "demo", cfg)
     html = report.read_text()
     assert "learned.mp4" in html and "oracle.mp4" in html
+    assert f"the avnav agent of checkpoint {ckpt}, trained 16 steps" in html
     assert (tmp_path / "demo" / "learned.mp4").stat().st_size > 1000
     metrics = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     assert set(metrics["aggregate"]) == {"oracle", "learned"}
@@ -54,3 +55,14 @@ def test_demo_walks_with_the_checkpoints_motion(tmp_path):
     oracle = metrics["per_episode"]["oracle"][0]
     # >= 3 m start distance: 0.25 m steps would need >= 12 actions; 1 m steps with 90 degree turns need far fewer
     assert oracle["success"] == 1.0 and oracle["na"] < 12
+
+
+def test_the_demo_prefers_the_shipped_agsa_checkpoint_then_avnav(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert default_checkpoint() is None
+    agsa, avnav = DEFAULT_CHECKPOINTS
+    avnav.parent.mkdir(parents=True)
+    avnav.write_bytes(b"x")
+    assert default_checkpoint() == avnav
+    agsa.write_bytes(b"x")
+    assert default_checkpoint() == agsa

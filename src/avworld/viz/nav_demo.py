@@ -3,8 +3,8 @@
 Writes ``report.html`` with the top-down map and both agents' paths, an egocentric video
 with the binaural audio track per agent, the spectrograms of what each heard, the binaural
 RIR at the start pose, and the metrics table (the demo episode plus a few more in the
-same house). With a navigation checkpoint (``DemoConfig.checkpoint``, or
-``checkpoints/audiogoal-small/agsa.pt`` when that file exists), the trained agent runs the
+same house). With a navigation checkpoint (``DemoConfig.checkpoint``, or the first of
+``checkpoints/audiogoal-small/{agsa,avnav}.pt`` that exists), the trained agent runs the
 same episodes as a third agent, in an env built as it was trained (image size, pointgoal).
 """
 
@@ -34,8 +34,13 @@ from avworld.viz.video import write_video_with_audio
 PATH_COLOURS = {"oracle": (30, 110, 230), "heuristic": (230, 80, 30), "random": (120, 120, 120),
                 "forward": (150, 60, 170), "learned": (20, 150, 60)}
 
-#: the demo adds this checkpoint's agent when the file exists (relative to the working directory)
-DEFAULT_CHECKPOINT = Path("checkpoints/audiogoal-small/agsa.pt")
+#: the demo adds the first of these shipped checkpoints that exists (relative to the working directory)
+DEFAULT_CHECKPOINTS = (Path("checkpoints/audiogoal-small/agsa.pt"), Path("checkpoints/audiogoal-small/avnav.pt"))
+
+
+def default_checkpoint() -> Path | None:
+    """The shipped checkpoint the demo shows when none is given: AGSA's, else AV-Nav's, else None."""
+    return next((p for p in DEFAULT_CHECKPOINTS if p.exists()), None)
 
 
 class DemoError(ValueError):
@@ -199,6 +204,11 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(),  # noqa: B0
     rt = rir_info["rt60_s"]
     report.paragraph(f"Broadband RT60 {rt:.2f} s." if rt is not None else "RT60 not measurable.")
 
+    if learned:
+        ck = learned[0].checkpoint
+        report.paragraph(f"learned: the {ck.get('agent', '?')} agent of checkpoint {config.checkpoint}, trained "
+                         f"{ck.get('global_step', 0):,} steps (`avworld train nav`); {motion} motion, "
+                         f"{sizes['learned']}x{sizes['learned']} images, actions sampled from its policy.")
     report.heading(f"Metrics over {len(episodes)} episodes in this house (mean ± 95% CI)")
     results = {name: aggregate(per) for name, per in per_agent.items()}
     header, rows = format_table(results)
