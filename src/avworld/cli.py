@@ -161,8 +161,9 @@ def _cmd_demo(args) -> int:
     from avworld.viz.nav_demo import DemoConfig, default_checkpoint, run_demo
 
     checkpoint = args.checkpoint
-    if checkpoint is None and default_checkpoint() is not None:
-        checkpoint = str(default_checkpoint())
+    if checkpoint is None:
+        shipped = default_checkpoint()
+        checkpoint = str(shipped) if shipped is not None else None
     cfg = DemoConfig(checkpoint=checkpoint or None)
     steps = 1 + (len(cfg.agents) + bool(cfg.checkpoint)) * (cfg.episodes + 1)
     with Progress() as progress:

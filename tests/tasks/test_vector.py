@@ -44,9 +44,10 @@ def test_vector_env_matches_single_envs(small_episodes, asynchronous):
         for i in range(n):
             for k in obs:
                 assert np.array_equal(obs[k][i], expected[i][0][k]), (i, k)
-        if asynchronous:  # a terminal's Ctrl-C reaches the workers too: they leave it to the trainer
+        if asynchronous:  # Ctrl-C / a scheduler's SIGTERM reach the workers too: they leave them to the trainer
             for proc in vec.processes:
                 os.kill(proc.pid, signal.SIGINT)
+                os.kill(proc.pid, signal.SIGTERM)
         for t, a in enumerate(ACTIONS, start=1):
             obs, rew, *_ = vec.step(np.array([a] * n))
             for i in range(n):

@@ -170,25 +170,45 @@ def _signal_during_update(trainer, update: int, signum, times: int = 1):
     trainer.learn = learn_and_signal
 
 
+class _Unhandled(Exception):
+    pass
+
+
+@pytest.fixture
+def raising_handlers():
+    """While a test runs, SIGINT / SIGTERM outside a StopRequest raise (instead of killing pytest)."""
+    import signal
+
+    def handler(signum, frame):
+        raise _Unhandled(signal.Signals(signum).name)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield handler
+    for s, h in old.items():
+        signal.signal(s, h)
+
+
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
-def test_a_signal_stops_after_the_update_with_a_checkpoint_and_resume_matches(tmp_path, capsys, signame):
+def test_a_signal_stops_after_the_update_with_a_checkpoint_and_resume_matches(tmp_path, capsys, signame,
+                                                                              raising_handlers):
     """SIGINT / SIGTERM: the update in progress finishes, a checkpoint is written, the handlers are
     restored; resuming from it ends where an uninterrupted run ends, bit for bit."""
     import signal
 
     signum = getattr(signal, signame)
-    before = signal.getsignal(signum)
     ppo = {**PPO, "checkpoint_every": 100}
     full = make_toy_trainer("avnav", STEPS, seed=5, ppo=ppo)
     full.train()
     assert full.stopped_by is None and full.update == 6
     tr = make_toy_trainer("avnav", STEPS, seed=5, out_dir=tmp_path, ppo=ppo)
     _signal_during_update(tr, 3, signum)
-    tr.train()
-    assert tr.stopped_by == "signal" and tr.update == 3
+    result = tr.train()
+    tr.envs.close()
+    assert tr.stopped_by == result["stopped_by"] == "signal" and result["stop_signal"] == signame
+    assert tr.update == 3
     assert f"stopped by {signame} at update 3" in capsys.readouterr().out
     assert [p.name for p in (tmp_path / "checkpoints").glob("ckpt_*.pt")] == ["ckpt_0000003.pt"]
-    assert signal.getsignal(signum) == before
+    assert signal.getsignal(signum) is raising_handlers  # restored
     tr2 = make_toy_trainer("avnav", STEPS, seed=77, out_dir=tmp_path, ppo=ppo)
     tr2.load_state_dict(load_checkpoint(latest_checkpoint(tmp_path)))
     tr2.train()
@@ -197,13 +217,27 @@ def test_a_signal_stops_after_the_update_with_a_checkpoint_and_resume_matches(tm
         assert torch.equal(a, b)
 
 
-def test_a_second_signal_aborts_at_once(tmp_path):
+def test_a_second_signal_aborts_at_once(tmp_path, raising_handlers):
     import signal
 
-    before = signal.getsignal(signal.SIGTERM)
     tr = make_toy_trainer("avnav", STEPS, out_dir=tmp_path, ppo={**PPO, "checkpoint_every": 100})
     _signal_during_update(tr, 2, signal.SIGTERM, times=2)
-    with pytest.raises(KeyboardInterrupt, match="received twice"):
-        tr.train()
+    try:
+        with pytest.raises(KeyboardInterrupt, match="received twice"):
+            tr.train()
+    finally:
+        tr.envs.close()
     assert tr.update == 1 and not list((tmp_path / "checkpoints").glob("ckpt_*.pt"))
-    assert signal.getsignal(signal.SIGTERM) == before
+    assert signal.getsignal(signal.SIGTERM) is raising_handlers
+
+
+def test_an_interrupted_save_leaves_no_partial_file(tmp_path):
+    from avworld.train.checkpoint import save_checkpoint
+
+    class Abort:
+        def __reduce__(self):
+            raise KeyboardInterrupt("second Ctrl-C while writing")
+
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(tmp_path / "ckpt_0000001.pt", {"model": {"w": torch.zeros(3)}, "bad": Abort()})
+    assert list(tmp_path.iterdir()) == []

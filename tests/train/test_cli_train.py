@@ -74,6 +74,48 @@ def test_train_nav_errors(tmp_path, capsys):
     assert "corrupt" in capsys.readouterr().err
     assert main(["eval", "nav", "--checkpoint", str(bad), "--episodes", "x.jsonl"]) == 2
     assert "corrupt" in capsys.readouterr().err
+    # options before `nav` count (argparse would reset them); the baselines' own options are refused
+    assert main(["eval", "--episodes", "x.jsonl", "nav", "--checkpoint", str(bad)]) == 2
+    assert "corrupt" in capsys.readouterr().err
+    assert main(["eval", "nav", "--checkpoint", str(bad)]) == 2
+    assert "needs --episodes" in capsys.readouterr().err
+    assert main(["eval", "--size", "64", "nav", "--checkpoint", str(bad), "--episodes", "x.jsonl"]) == 2
+    assert "--size belong to the baselines" in capsys.readouterr().err
+
+
+def test_eval_nav_options_before_and_after_nav_are_the_same():
+    from avworld.cli import build_parser
+
+    p = build_parser()
+    a = p.parse_args(["eval", "--num", "5", "--out", "o", "--seed", "3", "nav", "--checkpoint", "c", "--episodes", "e"])
+    b = p.parse_args(["eval", "nav", "--checkpoint", "c", "--episodes", "e", "--num", "5", "--out", "o", "--seed", "3"])
+    for args in (a, b):
+        assert (args.num, args.out, args.seed, args.episodes, args.checkpoint) == (5, "o", 3, "e", "c")
+    c = p.parse_args(["eval", "nav", "--checkpoint", "c", "--episodes", "e"])
+    assert (c.num, c.out, c.seed, c.device, c.no_vision) == (None, None, 0, None, False)
+
+
+def test_train_commands_without_torch_get_a_typed_error(monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
+    assert main(["eval", "nav", "--checkpoint", "c.pt", "--episodes", "e.jsonl"]) == 2
+    err = capsys.readouterr().err
+    assert "TrainConfigError" in err and "needs torch" in err and "avworld[torch]" in err
+
+
+def test_a_signal_stop_exits_like_the_signal_and_a_time_limit_stop_with_0(monkeypatch, tmp_path, capsys):
+    import avworld.train.nav as nav
+
+    common = ["train", "nav", "--agent", "avnav", "--preset", "tiny", "--out", str(tmp_path), "--no-progress"]
+    cases = (({"update": 3, "stopped_by": "signal", "stop_signal": "SIGINT"}, 130, "stopped by SIGINT"),
+             ({"update": 3, "stopped_by": "signal", "stop_signal": "SIGTERM"}, 143, "stopped by SIGTERM"),
+             ({"update": 3, "stopped_by": "time_limit"}, 0, "paused at its time limit"),
+             ({"update": 9}, 0, "training finished"))
+    for result, code, text in cases:
+        monkeypatch.setattr(nav, "train_nav", lambda *a, _r=result, **k: _r)
+        assert main(common) == code
+        assert text in capsys.readouterr().out
 
 
 def test_set_overrides_reach_the_run_config(tmp_path, episode_file):

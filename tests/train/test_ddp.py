@@ -53,3 +53,39 @@ def test_two_gloo_processes_stay_identical(tmp_path):
     assert not torch.equal(r0["first_obs"], r1["first_obs"])  # from different experience
     assert r0["result"]["rollout/omega_mean"] == r1["result"]["rollout/omega_mean"]  # stats reduced over ranks
     assert (tmp_path / "checkpoints").is_dir() and (tmp_path / "metrics.csv").is_file()
+
+
+def _signal_worker(rank: int, world: int, port: int, out: str) -> None:
+    """Only rank 1 gets SIGTERM (during update 2): both ranks must stop after update 2, one checkpoint."""
+    import signal
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    from avworld.train import distributed as ddp
+    from avworld.train.toy import make_toy_trainer
+
+    info = ddp.setup("cpu")
+    tr = make_toy_trainer("avnav", total_steps=6 * 2 * 4 * 16, seed=0, dist=info, out_dir=out,
+                          ppo={"num_envs": 4, "num_steps": 16, "num_minibatches": 2, "checkpoint_every": 100})
+    learn = tr.learn
+
+    def learn_and_signal(*a, **k):
+        if rank == 1 and tr.update == 1:
+            signal.raise_signal(signal.SIGTERM)
+        return learn(*a, **k)
+
+    tr.learn = learn_and_signal
+    result = tr.train()
+    torch.save({"update": tr.update, "result": result}, os.path.join(out, f"rank{rank}.pt"))
+    tr.envs.close()
+    ddp.teardown()
+
+
+def test_a_signal_on_one_rank_stops_every_rank_after_the_same_update(tmp_path):
+    mp.spawn(_signal_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in (0, 1))
+    assert r0["update"] == r1["update"] == 2
+    assert r0["result"]["stopped_by"] == r1["result"]["stopped_by"] == "signal"
+    assert r0["result"]["stop_signal"] is None and r1["result"]["stop_signal"] == "SIGTERM"
+    assert [p.name for p in (tmp_path / "checkpoints").glob("ckpt_*.pt")] == ["ckpt_0000002.pt"]

@@ -36,9 +36,11 @@ def make_vector_env(
             import avworld.tasks  # noqa: F401  (registers the ids inside worker processes)
 
             if asynchronous:
-                # a terminal's Ctrl-C reaches the whole process group: the workers leave it to the
-                # trainer, which finishes its update, checkpoints and then closes them itself
+                # a terminal's Ctrl-C, and the SIGTERM of torchrun, Slurm or `timeout`, reach the whole
+                # process group: the workers leave them to the trainer, which finishes its update,
+                # checkpoints and then closes them (they also exit when its end of the pipe closes)
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
             return gym.make(env_id, episodes=shard, **env_kwargs)
 
         return make

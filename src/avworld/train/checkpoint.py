@@ -35,8 +35,12 @@ def save_checkpoint(path: str | Path, state: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": FORMAT, "version": VERSION, **state}, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save({"format": FORMAT, "version": VERSION, **state}, tmp)
+        os.replace(tmp, path)
+    except BaseException:  # including an abort (second Ctrl-C) mid-write: leave no partial file behind
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -12,8 +12,10 @@ Multi-GPU / multi-node: launch ``avworld train nav`` with ``torchrun`` (see docs
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import signal
 from pathlib import Path
 
 from avworld.train.config import PRESETS, TrainConfigError
@@ -58,7 +60,7 @@ def add_commands(sub) -> None:
     # the same command as `avworld eval nav` beside the baselines' `avworld eval --agent ...`
     if "eval" in sub.choices:
         esub = sub.choices["eval"].add_subparsers(dest="eval_target", title="trained agents", metavar="[nav]")
-        _eval_arguments(esub.add_parser("nav", help=EVAL_HELP + " (= avworld train eval)"))
+        _eval_arguments(esub.add_parser("nav", help=EVAL_HELP + " (= avworld train eval)"), nested=True)
 
     ex = tsub.add_parser("export", help="write a small policy-only copy of a checkpoint (for shipping / the demo)")
     ex.add_argument("--checkpoint", required=True, help="ckpt_*.pt file or a run directory (its latest checkpoint)")
@@ -77,19 +79,32 @@ def add_commands(sub) -> None:
 EVAL_HELP = "evaluate a trained navigation checkpoint on AudioGoal episodes"
 
 
-def _eval_arguments(ev) -> None:
+#: options of `avworld eval` (the baselines) that `avworld eval nav` does not take
+BASELINE_ONLY = {"agent": None, "observations": "audiovisual", "preset": "soundspaces2", "size": 128}
+
+
+def _eval_arguments(ev, nested: bool = False) -> None:
+    """The options of the checkpoint evaluation. ``nested``: under `avworld eval`, whose parser has
+    --episodes, --num, --seed and --out too; their defaults are then left to it, so that the values
+    given before or after `nav` both count (argparse would reset them to the sub-parser's defaults)."""
+
+    def default(value):
+        return argparse.SUPPRESS if nested else value
+
     ev.add_argument("--checkpoint", required=True, help="ckpt_*.pt file or a run directory (its latest checkpoint)")
-    ev.add_argument("--episodes", required=True, help="episode file from `avworld episodes make`")
-    ev.add_argument("--num", type=int, default=None, help="evaluate only the first NUM episodes")
+    ev.add_argument("--episodes", required=not nested, default=default(None),
+                    help="episode file from `avworld episodes make`")
+    ev.add_argument("--num", type=int, default=default(None), help="evaluate only the first NUM episodes")
     ev.add_argument("--no-vision", action="store_true", help="zero the images (audio-only evaluation)")
     ev.add_argument("--deterministic", action="store_true", help="argmax actions instead of sampling")
-    ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--device", default=None)
-    ev.add_argument("--out", default=None, help="directory for metrics.json and episodes.csv")
+    ev.add_argument("--seed", type=int, default=default(0), help="seed of the sampled actions and the env (default 0)")
+    ev.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if available)")
+    ev.add_argument("--out", default=default(None), help="directory for metrics.json and episodes.csv")
     ev.set_defaults(func=_cmd_train_eval)
 
 
 def _cmd_train_nav(args) -> int:
+    _need_torch("training")
     from avworld.train.nav import train_nav
 
     ppo = {k: v for k, v in (("total_steps", args.total_steps), ("num_envs", args.num_envs),
@@ -116,8 +131,15 @@ def _cmd_train_nav(args) -> int:
     result = train_nav(args.agent, args.preset, out, tuple(args.ablation), ppo, env, model, resume=args.resume,
                        device=args.device, progress=not args.no_progress, tensorboard=not args.no_tensorboard)
     shown = {k: round(v, 4) for k, v in result.items() if k.startswith("episode/") or k == "update"}
-    if os.environ.get("RANK", "0") == "0":  # torchrun: every process returns here; one reports
-        print(f"training finished in {out}: {json.dumps(shown)}")
+    main_rank = os.environ.get("RANK", "0") == "0"  # torchrun: every process returns here; one reports
+    if result.get("stopped_by") == "signal":
+        name = result.get("stop_signal") or "SIGTERM"
+        if main_rank:
+            print(f"training stopped by {name} in {out} (resume with --resume): {json.dumps(shown)}")
+        return 128 + int(getattr(signal, name, signal.SIGTERM))  # the shell's code for death by that signal
+    if main_rank:
+        how = "paused at its time limit" if result.get("stopped_by") == "time_limit" else "finished"
+        print(f"training {how} in {out}: {json.dumps(shown)}")
     return 0
 
 
@@ -137,8 +159,23 @@ def parse_override(text: str) -> tuple[str, str, object]:
     return section, key, value
 
 
-def _cmd_train_eval(args) -> int:
+def _need_torch(what: str) -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise TrainConfigError(f"{what} needs torch ({exc}); install it with `pip install avworld[torch]` "
+                               "(or your own CPU / CUDA build of torch)") from None
 
+
+def _cmd_train_eval(args) -> int:
+    if getattr(args, "eval_target", None) == "nav":  # `avworld eval nav ...`
+        if not getattr(args, "episodes", None):
+            raise TrainConfigError("avworld eval nav needs --episodes FILE (from `avworld episodes make`)")
+        given = [f"--{k}" for k, d in BASELINE_ONLY.items() if getattr(args, k, d) != d]
+        if given:
+            raise TrainConfigError(f"{', '.join(given)} belong to the baselines' `avworld eval --agent ...`, not to "
+                                   "`avworld eval nav` (a checkpoint brings its own observations, preset and size)")
+    _need_torch("evaluating a checkpoint")
     from rich.progress import Progress
 
     from avworld.eval.nav_metrics import print_table, write_episodes_csv
@@ -163,6 +200,7 @@ def _cmd_train_eval(args) -> int:
 
 
 def _cmd_train_export(args) -> int:
+    _need_torch("exporting a checkpoint")
     from avworld.train.checkpoint import export_checkpoint
 
     path = export_checkpoint(args.checkpoint, args.out, half=not args.float32)
@@ -171,6 +209,7 @@ def _cmd_train_export(args) -> int:
 
 
 def _cmd_train_toy(args) -> int:
+    _need_torch("the toy trainer")
     from avworld.train.toy import train_toy
 
     result = train_toy(args.agent, args.total_steps, seed=args.seed, out_dir=args.out, progress=True)

@@ -224,7 +224,7 @@ class PPOTrainer:
 
         Stops early, after the update in progress and with a checkpoint, when ``time_limit_s``
         has passed or at the first SIGINT / SIGTERM (:mod:`avworld.train.stop`); ``stopped_by``
-        then says which."""
+        (also in the returned dict, with ``stop_signal``, the signal's name) then says which."""
         if self.next_obs is None:
             self.reset_envs()
         logger = None
@@ -262,6 +262,9 @@ class PPOTrainer:
                     self.save()
                 if reason:
                     self.stopped_by = reason
+                    values["stopped_by"] = reason
+                    if reason == "signal":  # None on a rank that was not signalled itself
+                        values["stop_signal"] = stop.signal_name
                     if self.dist.is_main:
                         what = (f"time limit {cfg.time_limit_s:.0f} s reached" if reason == "time_limit"
                                 else f"stopped by {stop.signal_name or 'a signal on another rank'}")

@@ -41,8 +41,9 @@ class StopRequest:
         self.requested = True
         self.signal_name = signal.Signals(signum).name
         if self.announce:
-            print(f"\n{self.signal_name} received: stopping after this update with a checkpoint "
-                  "(send it again to abort at once)", file=sys.stderr, flush=True)
+            print(f"\n{self.signal_name} received: stopping at the end of the update in progress (or of the "
+                  "next one, if this one is already being saved) with a checkpoint; send it again to abort "
+                  "at once", file=sys.stderr, flush=True)
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
@@ -55,9 +56,9 @@ class StopRequest:
 
     def restore(self) -> None:
         for s, handler in self._previous.items():
-            signal.signal(s, handler)
+            # None: the previous handler was installed from C and cannot be put back from Python
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
         self._previous.clear()
 
     def __exit__(self, *exc) -> None:
         self.restore()
-
