@@ -25,6 +25,19 @@ def test_oracle_succeeds_on_200_test_episodes(test_split_episodes):
     assert agg["sna"]["mean"] >= 0.9
 
 
+def test_oracle_succeeds_with_grid_steps_of_the_success_distance():
+    """SoundSpaces 1's grid: 1 m steps equal the 1 m success distance. Stopping one step from the goal
+    by the follower's path length once ended 1.004 m away by the env's geodesic field (episode 2 here)."""
+    from avworld.geometry.spec import house_spec
+
+    cfg = EpisodeConfig(min_geodesic_m=3.0, forward_step_m=1.0, turn_deg=90.0)
+    eps = make_episodes([house_spec(3, 4)], 4, cfg, seed=0)
+    env = AudioGoalEnv(episodes=eps, observations="audio", width=16, height=16, step_limit=200, preset="grid")
+    results = [run_episode(env, make_agent("oracle"), episode_index=k, seed=0, record=False)[0] for k in range(4)]
+    assert [r["success"] for r in results] == [1.0] * 4
+    assert all(r["distance_to_goal"] <= 0.97 + 1e-9 for r in results)
+
+
 def test_random_agent_almost_never_succeeds(test_split_episodes):
     env = AudioGoalEnv(episodes=test_split_episodes, observations="vision", width=16, height=16)
     agg = aggregate(evaluate(env, make_agent("random", seed=1), len(test_split_episodes)))
