@@ -74,12 +74,19 @@ def test_bad_input_exits_2_with_a_clear_message(argv, message, tmp_path, capsys)
     assert "avworld: error" in err and message in err
 
 
-def test_demo_writes_the_navigation_report(tmp_path):
+def test_demo_writes_the_navigation_report(tmp_path, monkeypatch):
+    """`make demo` as shipped: run from the repository root, the demo finds the shipped checkpoint."""
     import json
     import subprocess
+    from pathlib import Path
 
     import imageio_ffmpeg
 
+    from avworld.viz.nav_demo import default_checkpoint
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    shipped = default_checkpoint()
+    assert shipped is not None, "the repository ships checkpoints/audiogoal-small/*.pt for the demo"
     assert main(["demo", "--out", str(tmp_path)]) == 0
     html = (tmp_path / "report.html").read_text()
     for item in ("map.png", "oracle.mp4", "heuristic.mp4", "oracle_spectrogram.png", "rir/rir.png", "<table>"):
@@ -89,6 +96,10 @@ def test_demo_writes_the_navigation_report(tmp_path):
     assert "Video: h264" in probe and "Audio: aac" in probe and "stereo" in probe
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["aggregate"]["oracle"]["success"]["mean"] == 1.0
+    # the trained agent ran the same episodes, in the motion it was trained with
+    assert "learned.mp4" in html and f"checkpoint {shipped}" in html
+    assert len(metrics["per_episode"]["learned"]) == len(metrics["per_episode"]["oracle"]) == 4
+    assert metrics["motion"] == "grid"
 
 
 def test_scene_gallery(tmp_path):
