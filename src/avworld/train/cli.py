@@ -59,8 +59,12 @@ def add_commands(sub) -> None:
     _eval_arguments(tsub.add_parser("eval", help=EVAL_HELP))
     # the same command as `avworld eval nav` beside the baselines' `avworld eval --agent ...`
     if "eval" in sub.choices:
-        esub = sub.choices["eval"].add_subparsers(dest="eval_target", title="trained agents", metavar="[nav]")
-        _eval_arguments(esub.add_parser("nav", help=EVAL_HELP + " (= avworld train eval)"), nested=True)
+        base = sub.choices["eval"]
+        esub = base.add_subparsers(dest="eval_target", title="trained agents", metavar="[nav]")
+        nav_eval = esub.add_parser("nav", help=EVAL_HELP + " (= avworld train eval)")
+        _eval_arguments(nav_eval, nested=True)
+        # the baselines' own options and their defaults, read from their parser (refused under `nav`)
+        nav_eval.set_defaults(baseline_defaults={k: base.get_default(k) for k in BASELINE_ONLY})
 
     ex = tsub.add_parser("export", help="write a small policy-only copy of a checkpoint (for shipping / the demo)")
     ex.add_argument("--checkpoint", required=True, help="ckpt_*.pt file or a run directory (its latest checkpoint)")
@@ -80,7 +84,7 @@ EVAL_HELP = "evaluate a trained navigation checkpoint on AudioGoal episodes"
 
 
 #: options of `avworld eval` (the baselines) that `avworld eval nav` does not take
-BASELINE_ONLY = {"agent": None, "observations": "audiovisual", "preset": "soundspaces2", "size": 128}
+BASELINE_ONLY = ("agent", "observations", "preset", "size")
 
 
 def _eval_arguments(ev, nested: bool = False) -> None:
@@ -171,7 +175,7 @@ def _cmd_train_eval(args) -> int:
     if getattr(args, "eval_target", None) == "nav":  # `avworld eval nav ...`
         if not getattr(args, "episodes", None):
             raise TrainConfigError("avworld eval nav needs --episodes FILE (from `avworld episodes make`)")
-        given = [f"--{k}" for k, d in BASELINE_ONLY.items() if getattr(args, k, d) != d]
+        given = [f"--{k}" for k, d in args.baseline_defaults.items() if getattr(args, k, d) != d]
         if given:
             raise TrainConfigError(f"{', '.join(given)} belong to the baselines' `avworld eval --agent ...`, not to "
                                    "`avworld eval nav` (a checkpoint brings its own observations, preset and size)")

@@ -29,10 +29,6 @@ class StopRequest:
         self.announce = announce
         self._previous: dict[int, object] = {}
 
-    @property
-    def active(self) -> bool:
-        return bool(self._previous)
-
     def _handle(self, signum, frame) -> None:
         if self.requested:  # the second signal: stop now
             self.restore()
