@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="runs/demo", help="output directory (default: runs/demo)")
     demo.add_argument("--checkpoint", default=None,
                       help="also run this trained navigation agent (`avworld train nav`); default: the first of "
-                           "checkpoints/audiogoal-small/agsa.pt and avnav.pt that exists; '' for none")
+                           "checkpoints/audiogoal-small/avnav.pt and agsa.pt that exists; '' for none")
     demo.set_defaults(func=_cmd_demo)
 
     scene = sub.add_parser("scene", help="create or inspect scenes")

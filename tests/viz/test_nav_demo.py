@@ -57,12 +57,13 @@ def test_demo_walks_with_the_checkpoints_motion(tmp_path):
     assert oracle["success"] == 1.0 and oracle["na"] < 12
 
 
-def test_the_demo_prefers_the_shipped_agsa_checkpoint_then_avnav(tmp_path, monkeypatch):
+def test_the_demo_prefers_the_shipped_avnav_checkpoint_then_agsa(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert default_checkpoint() is None
-    agsa, avnav = DEFAULT_CHECKPOINTS
-    avnav.parent.mkdir(parents=True)
-    avnav.write_bytes(b"x")
-    assert default_checkpoint() == avnav
+    avnav, agsa = DEFAULT_CHECKPOINTS
+    assert avnav.name == "avnav.pt" and agsa.name == "agsa.pt"
+    agsa.parent.mkdir(parents=True)
     agsa.write_bytes(b"x")
     assert default_checkpoint() == agsa
+    avnav.write_bytes(b"x")
+    assert default_checkpoint() == avnav
