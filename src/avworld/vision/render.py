@@ -1,6 +1,9 @@
 """Fast CPU rendering of RGB, depth and semantic images with Embree ray casting.
 
-One primary ray per pixel; every pose of a batch goes through a single Embree call.
+One primary ray per pixel. Where Embree 4's packet interface is available
+(:mod:`avworld.geometry.embree_packets`, the default), rays are traced as 16-ray packets of
+4x4 pixel tiles against a high-quality BVH and shaded in that tile order, then put back in
+image order; otherwise every pose of a batch goes through a single ``embreex`` call.
 Shading is a handful of vectorized gathers from per-face tables built once per scene:
 
 * texture: the hit's barycentric coordinates (returned by Embree) interpolate
@@ -35,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from avworld.geometry.embree_packets import PacketTracer, tile_order
 from avworld.geometry.raycast import RayCaster
 from avworld.geometry.scene import Scene
 from avworld.vision.camera import Camera, CameraConfig, CameraError, as_poses
@@ -105,8 +109,12 @@ class Renderer:
         self.atlas = TextureAtlas(scene.materials, texture_size)
         self._build_face_tables()
         c = self.config
+        self._packets = PacketTracer.create(scene.triangles, check=self.raycaster)
+        # with packets, per-pixel data is held in packet (tile) order: pixel self._order[j] at j
+        self._order = tile_order(c.width, c.height) if self._packets is not None else None
+        self._block_perms: dict[tuple[int, int], np.ndarray] = {}
         scale = 1.0 / c.max_depth_m if c.normalize_depth else 1.0
-        self._depth_factor = (self.camera.cos_forward * np.float32(scale)).astype(np.float32)
+        self._depth_factor = self._to_internal(self.camera.cos_forward.reshape(-1) * np.float32(scale))
         self._depth_lo = np.float32(c.min_depth_m * scale)
         self._depth_hi = np.float32(c.max_depth_m * scale)
 
@@ -209,12 +217,46 @@ class Renderer:
             self._pool_pid = os.getpid()
         return self._pool
 
+    @property
+    def uses_packets(self) -> bool:
+        """Whether rays go through Embree's packet interface (see the module docstring)."""
+        return self._packets is not None
+
+    def _to_internal(self, values: np.ndarray) -> np.ndarray:
+        """Per-pixel values (..., P) in image order -> contiguous float32 in the internal pixel order."""
+        v = np.asarray(values, np.float32)
+        return np.ascontiguousarray(v if self._order is None else v[..., self._order])
+
+    def _block_perm(self, lo: int, hi: int) -> np.ndarray | None:
+        """Image-order pixels ``lo..hi`` of a block as positions in its internal-order results."""
+        if self._order is None:
+            return None
+        perm = self._block_perms.get((lo, hi))
+        if perm is None:
+            inv = np.empty_like(self._order)
+            inv[self._order] = np.arange(len(self._order))
+            perm = self._block_perms[(lo, hi)] = inv[lo:hi] - lo
+        return perm
+
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_pool"] = None  # threads do not pickle; the copy starts its own pool when it needs one
         state["_pool_pid"] = 0
+        state["_packets"] = state["_packets"] is not None  # Embree handles: rebuilt by __setstate__
         state.pop("_dir_cache", None)
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self._packets:
+            self._packets = PacketTracer.create(self.scene.triangles, check=self.raycaster)
+            if self._packets is None:  # unpickled where packets are unavailable: image order, embreex
+                self._order, self._block_perms = None, {}
+                c = self.config
+                scale = 1.0 / c.max_depth_m if c.normalize_depth else 1.0
+                self._depth_factor = self._to_internal(self.camera.cos_forward.reshape(-1) * np.float32(scale))
+        else:
+            self._packets = None
 
     def _directions(self, yaw: float) -> np.ndarray:
         """(3, P) read-only planar world directions for one yaw (cached: discrete turns repeat yaws)."""
@@ -223,7 +265,7 @@ class Renderer:
         if d is None:
             d = np.empty((3, 1, self.config.num_pixels), np.float32)
             self.camera.world_directions(np.array([yaw]), out=d.transpose(1, 2, 0))
-            d = d.reshape(3, -1)
+            d = self._to_internal(d.reshape(3, -1))
             d.flags.writeable = False
             if len(cache) >= 128:
                 cache.pop(next(iter(cache)))
@@ -239,6 +281,8 @@ class Renderer:
             h, w = c.height, c.width
             k = max(1, min(h, 2 * self.threads, h * w // MIN_BLOCK_RAYS)) if self.threads > 1 else 1
             rows = [round(i * h / k) for i in range(k + 1)]
+            if self._order is not None:  # whole bands of 4x4 tiles: a block is a range in tile order too
+                rows = sorted({0, h} | {min(4 * round(r / 4), h) for r in rows})
             blocks = self._blocks_cache = [(r0 * w, r1 * w) for r0, r1 in zip(rows[:-1], rows[1:])]
         return blocks
 
@@ -251,9 +295,14 @@ class Renderer:
         outputs = job.outputs
         need_rgb = "rgb" in outputs
         need_face = need_rgb or "semantic" in outputs or "instance" in outputs
+        if self._packets is not None:
+            return self._packets.trace(job.origins[i], planar)
         emb = self.raycaster.embree
         if need_rgb or (need_face and "depth" in outputs):
-            return emb.run(o, planar.T, output=1)  # as fast as the plain call; gives t and barycentrics
+            res = emb.run(o, planar.T, output=1)  # as fast as the plain call; gives t and barycentrics
+            ng = res["Ng"]
+            res["ngx"], res["ngy"], res["ngz"] = ng[:, 0], ng[:, 1], ng[:, 2]
+            return res
         if need_face:
             return {"primID": emb.run(o, planar.T)}
         return {"tfar": emb.run(o, planar.T, query="DISTANCE")}
@@ -265,27 +314,35 @@ class Renderer:
         g0, g1 = i * npix + lo, i * npix + hi  # range in the flattened (N * P) outputs
         outputs = job.outputs
         out = job.flat
+        perm = self._block_perm(lo, hi)  # None: results are in image order already
         t = res.get("tfar")  # left at its initial 1e37 for misses
         if "primID" in res:
             f1 = res["primID"].astype(np.intp)
             f1 += 1  # row 0 of every table = miss
         if "depth" in outputs:
-            depth = out["depth"][g0:g1]
-            np.multiply(t, self._depth_factor.reshape(-1)[lo:hi], out=depth)
+            depth = out["depth"][g0:g1] if perm is None else np.empty(hi - lo, np.float32)
+            np.multiply(t, self._depth_factor[lo:hi], out=depth)
             np.minimum(depth, self._depth_hi, out=depth)
             if self._depth_lo > 0:
                 np.maximum(depth, self._depth_lo, out=depth)
+            if perm is not None:
+                np.take(depth, perm, out=out["depth"][g0:g1])
+        if perm is not None and ("semantic" in outputs or "instance" in outputs):
+            f1_image = f1[perm]
+        else:
+            f1_image = f1 if "primID" in res else None
         if "semantic" in outputs:
-            np.take(self._sem, f1, mode="clip", out=out["semantic"][g0:g1])
+            np.take(self._sem, f1_image, mode="clip", out=out["semantic"][g0:g1])
         if "instance" in outputs:
-            np.take(self._inst, f1, mode="clip", out=out["instance"][g0:g1])
+            np.take(self._inst, f1_image, mode="clip", out=out["instance"][g0:g1])
         if "rgb" in outputs:
-            out["rgb"][g0:g1] = self._shade(f1, t, res["u"], res["v"], res["Ng"], job.planar[:, g0:g1])
+            out["rgb"][g0:g1] = self._shade(f1, t, res["u"], res["v"], (res["ngx"], res["ngy"], res["ngz"]),
+                                            job.planar[:, g0:g1], perm)
 
-    def _shade(self, f1, t, bu, bv, ng, planar) -> np.ndarray:
+    def _shade(self, f1, t, bu, bv, ng, planar, perm=None) -> np.ndarray:
         """sRGB (P, 3) uint8 for hits given by ``f1`` (face + 1), distance ``t``,
-        barycentrics ``bu, bv``, Embree's unnormalized normals ``ng`` (P, 3) and
-        directions in planar layout (3, P)."""
+        barycentrics ``bu, bv``, Embree's unnormalized normals ``ng`` (three (P,) components)
+        and directions in planar layout (3, P); the result is reordered by ``perm`` if given."""
 
         def take(tab):
             return np.take(tab, f1, mode="clip")
@@ -311,9 +368,9 @@ class Renderer:
         # Ng is not set for misses (whatever the last hit left, or garbage): their headlight
         # factor is 0 and their texel black, so silence invalid-value warnings here
         with np.errstate(invalid="ignore", over="ignore"):
-            light = ng[:, 0] * planar[0]
-            light += ng[:, 1] * planar[1]
-            light += ng[:, 2] * planar[2]
+            light = ng[0] * planar[0]
+            light += ng[1] * planar[1]
+            light += ng[2] * planar[2]
             np.abs(light, out=light)
             face_light = take(self._light)
             light *= face_light.real
@@ -326,7 +383,7 @@ class Renderer:
 
         if sys.byteorder != "little":  # pragma: no cover - the byte-lane trick below assumes little-endian
             rgb = np.take(self.atlas.texels, idx, axis=0) * (scale.astype(np.float32) / 256.0)[:, None]
-            return rgb.astype(np.uint8)
+            return rgb.astype(np.uint8) if perm is None else rgb.astype(np.uint8)[perm]
         # multiply the R and B bytes (16-bit lanes 0 and 1) and the G byte by scale / 256 at once
         rb = texel & np.uint32(0x00FF00FF)
         rb *= scale
@@ -337,6 +394,8 @@ class Renderer:
         texel >>= np.uint32(8)
         texel &= np.uint32(0x0000FF00)
         rb |= texel
+        if perm is not None:
+            rb = np.take(rb, perm)
         rgb = np.empty((len(rb), 3), np.uint8)
         b = rb.view(np.uint8)
         for k in range(3):  # three strided byte copies beat one (P, 3)-from-(P, 4) copy 4x
