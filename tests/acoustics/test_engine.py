@@ -96,6 +96,27 @@ def test_deterministic_samples():
     assert a.tobytes() == b.tobytes()
 
 
+def test_positions_that_passed_are_not_probed_again_and_bad_ones_still_fail():
+    eng = AcousticEngine(shoebox())
+    ok = (3.0, 2.0, 1.5)
+    eng.check_position(ok, "source")
+
+    class NoRays:  # any further probe would need Embree
+        scene = eng.rc.scene
+
+        @property
+        def embree(self):
+            raise AssertionError("probed again")
+
+    real, eng.rc = eng.rc, NoRays()
+    eng.check_position(ok, "source")  # known: no probe
+    with pytest.raises(AssertionError, match="probed again"):
+        eng.check_position((3.0, 2.0, 1.4), "listener")  # a new point is probed
+    eng.rc = real
+    with pytest.raises(PositionError, match="inside a solid"):
+        eng._check_positions([(ok, "source"), ((-0.05, 2.0, 1.5), "listener")])
+
+
 def test_spatial_rir_is_small():
     scene = shoebox(absorption=0.1, scattering=0.3)
     srir = AcousticEngine(scene, AcousticConfig(max_rir_s=2.0)).spatial_rir((1, 1, 1.5), (4, 3, 1.2))

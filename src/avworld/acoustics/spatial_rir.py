@@ -169,6 +169,7 @@ class AcousticEngine:
         self._graph = PlaneGraph.build(scene, self.planes, self.config.ism_order)
         lo, hi = scene.bounds
         self._bounds = (lo - 1e-6, hi + 1e-6)
+        self._valid_positions: dict[tuple, None] = {}  # points that passed the probe (a dataset's source)
 
     #: ray chords per histogram bin wanted in a receiver box (sets the automatic ray count)
     CHORDS_PER_BIN = 64
@@ -223,17 +224,21 @@ class AcousticEngine:
                 )
             points.append(p)
         # 8 probe rays per point: from inside a solid most of them hit back faces; outside the
-        # scene most of them escape
+        # scene most of them escape. Points that passed before are not probed again.
+        known = self._valid_positions
+        probe = [i for i, p in enumerate(points) if tuple(p.tolist()) not in known]
+        if not probe:
+            return points
         dirs = self._PROBE_DIRS / np.linalg.norm(self._PROBE_DIRS, axis=1, keepdims=True)
-        k = len(points)
-        origins = np.repeat(np.asarray(points, np.float32), len(dirs), axis=0)
+        k = len(probe)
+        origins = np.repeat(np.asarray([points[i] for i in probe], np.float32), len(dirs), axis=0)
         face = self.rc.embree.run(origins, np.ascontiguousarray(np.tile(dirs, (k, 1))), output=1)["primID"]
         face = face.reshape(k, len(dirs))
         hit = face >= 0
         normals = self.rc.scene.face_normals[np.maximum(face, 0)]  # (k, 8, 3)
         back = hit & (np.einsum("kij,ij->ki", normals, dirs) > 0)
-        for (p, what), nb, nm in zip(items, back.sum(axis=1), (~hit).sum(axis=1)):
-            p = np.asarray(p, dtype=float).reshape(-1)
+        for i, nb, nm in zip(probe, back.sum(axis=1), (~hit).sum(axis=1)):
+            p, what = points[i], items[i][1]
             if nb >= 3:
                 raise PositionError(
                     f"{what} {p.round(3).tolist()} is inside a solid (a wall or furniture); move it into open space"
@@ -243,6 +248,10 @@ class AcousticEngine:
                     f"{what} {p.round(3).tolist()} is not enclosed by the scene (rays escape in most directions); "
                     "place it inside a room"
                 )
+        for i in probe:
+            if len(known) >= 256:
+                known.pop(next(iter(known)))
+            known[tuple(points[i].tolist())] = None
         return points
 
     def quantize(self, p) -> np.ndarray:
