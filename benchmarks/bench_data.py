@@ -10,7 +10,9 @@ scene, Embree BVH, navigation grid, renderer tables and textures, acoustic engin
 source placement; plus the source's ray trace) timed so that frames/s are reported with
 and without it. A final build wraps every component of the code path (exclusive wall
 time: nested components are charged to the innermost one) for the per-frame breakdown,
-and checks that it wrote the same bytes as the timed builds. Reported also: bytes per
+and checks that it wrote the same bytes as the timed builds. Before each timed build a
+host probe (:func:`host_probe`: Embree single-ray throughput on fixed rays) records how fast
+the shared host runs at that moment. Reported also: bytes per
 frame on disk, and the size / write / read time of the same frames with other filters.
 
 Loader: ``CDiTDataset`` samples (4 context + 4 goal frames, RGB + audio) through a
@@ -138,6 +140,34 @@ def instrument(timers: Timers, full: bool) -> None:
     timers.wrap(shards, "file_sha256", "checksum")
 
 
+_PROBE: dict = {}
+
+
+def host_probe(seconds: float = 0.3) -> float:
+    """This host's current speed: ``embreex`` single-ray throughput (million rays/s) on fixed
+    camera rays in a fixed house, code this project does not change. The shared VM's speed
+    drifts by up to ~30 % within minutes; the probe before each build says how fast the host
+    was, so absolute frames/s from different moments can be compared."""
+    if not _PROBE:
+        from avworld.geometry.raycast import RayCaster
+        from avworld.geometry.spec import load_scene_spec
+        from avworld.vision.camera import Camera, CameraConfig
+
+        scene = load_scene_spec("house:0:4")
+        cam = Camera(CameraConfig(width=128, height=128))
+        lo, hi = scene.bounds
+        o, d = cam.rays(((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, 0.3), scene.floor_z)
+        d = np.ascontiguousarray(np.asarray(d, np.float32).reshape(-1, 3))
+        _PROBE.update(emb=RayCaster(scene).embree, d=d,
+                      o=np.ascontiguousarray(np.broadcast_to(np.asarray(o, np.float32).reshape(1, 3), d.shape)))
+    emb, o, d = _PROBE["emb"], _PROBE["o"], _PROBE["d"]
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        emb.run(o, d)
+        n += len(d)
+    return n / (time.perf_counter() - t0) / 1e6
+
+
 def _build(root: Path, cfg: DatasetConfig, full: bool) -> tuple[dict, float, Timers]:
     shutil.rmtree(root / "shards", ignore_errors=True)
     (root / "manifest.json").unlink(missing_ok=True)
@@ -159,13 +189,15 @@ def bench_generation(root: Path, cfg: DatasetConfig, repeats: int) -> dict:
     build with every component instrumented for the breakdown."""
     runs = []
     for r in range(repeats + 1):
+        probe = host_probe()
         manifest, total, timers = _build(root, cfg, full=False)
         frames = manifest["totals"]["all"]["frames"]
         setup = timers.times["other_scene_setup"] + timers.times["source_ray_trace"]
         runs.append({"seconds": total, "cpu_seconds": timers.cpu_s, "scene_setup_s": setup,
                      "frames_per_s": frames / total, "frames_per_s_without_scene_setup": frames / (total - setup),
-                     "frames_per_cpu_s": frames / timers.cpu_s})
-        print(f"  build {r}{' (first in process)' if r == 0 else ''}: {frames} frames, {total:.2f} s = "
+                     "frames_per_cpu_s": frames / timers.cpu_s, "host_probe_mrays_per_s": probe})
+        first = " (first in process)" if r == 0 else ""
+        print(f"  build {r}{first} (host probe {probe:.1f} Mrays/s): {frames} frames, {total:.2f} s = "
               f"{frames / total:.1f} frames/s ({frames / (total - setup):.1f} without the scene setup, "
               f"{setup:.2f} s; CPU {timers.cpu_s:.2f} s = {frames / timers.cpu_s:.1f} frames per CPU second)",
               flush=True)
@@ -191,6 +223,7 @@ def bench_generation(root: Path, cfg: DatasetConfig, repeats: int) -> dict:
         "frames_per_s_without_scene_setup": stat("frames_per_s_without_scene_setup"),
         "seconds": stat("seconds"),
         "frames_per_cpu_s": stat("frames_per_cpu_s"),
+        "host_probe_mrays_per_s": stat("host_probe_mrays_per_s"),
         "scene_setup_s": stat("scene_setup_s"),
         "instrumented_build_s": total,
         "ms_per_frame": ms,
@@ -364,7 +397,8 @@ def main() -> None:
           f"({first['frames_per_s_without_scene_setup']:.1f} without the scene setup)")
     print(f"  next {len(f['runs'])} builds: {f['median']:.1f} frames/s (min {f['min']:.1f}, max {f['max']:.1f}); "
           f"without the scene setup {fw['median']:.1f} (min {fw['min']:.1f}, max {fw['max']:.1f}); "
-          f"per CPU second {gen['frames_per_cpu_s']['median']:.1f}")
+          f"per CPU second {gen['frames_per_cpu_s']['median']:.1f}; host probe "
+          f"{gen['host_probe_mrays_per_s']['median']:.1f} Mrays/s (see host_probe)")
     print(f"  breakdown (instrumented build, {gen['instrumented_build_s']:.2f} s), ms per frame:")
     for k, v in gen["ms_per_frame"].items():
         print(f"  {k:>20}: {v:6.2f}{'   (setup)' if k in SETUP_LABELS else ''}")

@@ -77,6 +77,25 @@ def test_results_are_copies_and_deterministic(house, tracer):
     assert not np.array_equal(a["tfar"], b["tfar"])
 
 
+@pytest.mark.parametrize("hold_gil", [False, True])
+def test_the_ctypes_loop_equals_the_compiled_loop(house, tracer, hold_gil):
+    """Without numba every packet is one ctypes call: the same Embree calls, the same results."""
+    if not tracer.native_loop:
+        pytest.skip("numba is not installed: trace() uses the ctypes loop already")
+    rng = np.random.default_rng(7)
+    o = np.array([2.0, 2.0, 1.2], np.float32)
+    d = rng.normal(size=(3, 16 * 40 + 5))
+    d = (d / np.linalg.norm(d, axis=0)).astype(np.float32)
+    compiled = tracer.trace(o, d)
+    loop, tracer._loop = tracer._loop, None
+    try:
+        plain = tracer.trace(o, d, hold_gil=hold_gil)
+    finally:
+        tracer._loop = loop
+    for k in compiled:
+        assert compiled[k].tobytes() == plain[k].tobytes(), k
+
+
 def test_disabled_by_environment_and_not_picklable(house, tracer, monkeypatch):
     with pytest.raises(TypeError, match="rebuild"):
         pickle.dumps(tracer)

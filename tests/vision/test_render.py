@@ -233,7 +233,7 @@ def test_packet_and_single_ray_paths_render_the_same_images(room, monkeypatch):
 
     house = load_scene_spec("house:2:3")
     cfg = CameraConfig(width=66, height=50)  # not a multiple of 4 in either direction
-    packed = Renderer(house, cfg, threads=2)
+    packed = Renderer(house, cfg)
     if not packed.uses_packets:
         pytest.skip("Embree 4 packets are not available with this embreex build")
     monkeypatch.setenv("AVWORLD_EMBREE_PACKETS", "0")
@@ -247,10 +247,19 @@ def test_packet_and_single_ray_paths_render_the_same_images(room, monkeypatch):
     assert np.mean(same_face) > 0.99
     assert np.mean(a["semantic"] == b["semantic"]) > 0.99
     assert np.mean(np.all(a["rgb"] == b["rgb"], axis=-1)) > 0.98
-    single = packed.render(poses[1], OUTPUTS)  # one pose and a batch, threads or not: same bytes
+    single = packed.render(poses[1], OUTPUTS)  # one pose or a batch: same bytes
     for k in OUTPUTS:
         assert single[k].tobytes() == a[k][1].tobytes()
     monkeypatch.delenv("AVWORLD_EMBREE_PACKETS")
+    threaded = Renderer(house, cfg, threads=2)  # packets too, whatever the thread count: same bytes
+    assert threaded.uses_packets
+    for k, v in threaded.render_batch(poses, OUTPUTS).items():
+        assert v.tobytes() == a[k].tobytes(), k
+    many = np.array([(lo[0] + 2.0, lo[1] + 2.0, yaw) for yaw in np.linspace(-3, 3, 140)])  # > the yaw cache
+    np.testing.assert_allclose(packed.render_batch(many, ("depth",))["depth"],
+                               plain.render_batch(many, ("depth",))["depth"], rtol=1e-5, atol=1e-5)
+    for pose in many[::20]:
+        assert packed.render(pose, ("rgb",))["rgb"].tobytes() == packed.render_batch(pose, ("rgb",))["rgb"][0].tobytes()
     import pickle
 
     copy = pickle.loads(pickle.dumps(packed))  # Embree handles are rebuilt after unpickling

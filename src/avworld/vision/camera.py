@@ -135,17 +135,26 @@ class Camera:
         d = self.directions_cam.reshape(-1, 3)
         return tuple(np.ascontiguousarray(d[:, k]) for k in range(3))
 
-    def world_directions(self, yaws, out: np.ndarray | None = None) -> np.ndarray:
+    def _ordered_components(self, pixel_order: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        cached = self.__dict__.get("_ordered")
+        if cached is None or cached[0] is not pixel_order:
+            cached = self._ordered = (pixel_order, tuple(np.ascontiguousarray(c[pixel_order])
+                                                         for c in self._flat_components))
+        return cached[1]
+
+    def world_directions(self, yaws, out: np.ndarray | None = None,
+                         pixel_order: np.ndarray | None = None) -> np.ndarray:
         """(N, H*W, 3) float32 unit world directions for N yaw angles (radians).
 
         With ``out`` (N, H*W, 3) float32 (any strides, e.g. the transpose of a
-        (3, N, H*W) buffer) the result is written there.
+        (3, N, H*W) buffer) the result is written there. ``pixel_order`` (H*W,) lists the
+        pixels (row-major indices) in the order wanted (default: row-major).
         """
         yaws = np.asarray(yaws, dtype=np.float64).reshape(-1)
         n, p = len(yaws), self.config.num_pixels
         if out is None:
             out = np.empty((n, p, 3), np.float32)
-        a, b, up = self._flat_components
+        a, b, up = self._flat_components if pixel_order is None else self._ordered_components(pixel_order)
         c = np.cos(yaws).astype(np.float32)[:, None]
         s = np.sin(yaws).astype(np.float32)[:, None]
         # forward = (c, s, 0), right = (s, -c, 0), up = (0, 0, 1)

@@ -264,8 +264,8 @@ class Renderer:
         d = cache.get(yaw)
         if d is None:
             d = np.empty((3, 1, self.config.num_pixels), np.float32)
-            self.camera.world_directions(np.array([yaw]), out=d.transpose(1, 2, 0))
-            d = self._to_internal(d.reshape(3, -1))
+            self.camera.world_directions(np.array([yaw]), out=d.transpose(1, 2, 0), pixel_order=self._order)
+            d = d.reshape(3, -1)
             d.flags.writeable = False
             if len(cache) >= 128:
                 cache.pop(next(iter(cache)))
@@ -296,7 +296,7 @@ class Renderer:
         need_rgb = "rgb" in outputs
         need_face = need_rgb or "semantic" in outputs or "instance" in outputs
         if self._packets is not None:
-            return self._packets.trace(job.origins[i], planar)
+            return self._packets.trace(job.origins[i], planar, hold_gil=self.threads > 1)
         emb = self.raycaster.embree
         if need_rgb or (need_face and "depth" in outputs):
             res = emb.run(o, planar.T, output=1)  # as fast as the plain call; gives t and barycentrics

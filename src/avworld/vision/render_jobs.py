@@ -70,8 +70,9 @@ class RenderJob:
         else:
             planar = np.empty((3, n, npix), np.float32)
             if n:
-                renderer.camera.world_directions(poses[:, 2], out=planar.transpose(1, 2, 0))
-            self.planar = renderer._to_internal(planar).reshape(3, n * npix)
+                renderer.camera.world_directions(poses[:, 2], out=planar.transpose(1, 2, 0),
+                                                 pixel_order=renderer._order)
+            self.planar = planar.reshape(3, n * npix)
         origins = np.empty((n, 3), np.float32)
         origins[:, :2] = poses[:, :2]
         origins[:, 2] = renderer.floor_z + c.height_m
