@@ -66,11 +66,15 @@ def test_packets_match_single_rays(house, tracer, m):
     assert mismatched <= 0.01 * total  # only ties at shared edges may pick the other face
 
 
-def test_results_are_copies_and_deterministic(house, tracer):
+@pytest.mark.parametrize("m", [40, 16, 5])
+def test_results_are_copies_and_deterministic(house, tracer, m):
     o = np.array([2.0, 2.0, 1.2], np.float32)
-    d = np.tile(np.array([[1.0], [0.0], [0.0]], np.float32), (1, 40))
+    d = np.tile(np.array([[1.0], [0.0], [0.0]], np.float32), (1, m))
     a = tracer.trace(o, d)
-    b = tracer.trace(o + 0.1, -d)  # reuses the packet memory
+    kept = {k: v.copy() for k, v in a.items()}
+    b = tracer.trace(o + 0.1, -d)  # reuses the packet memory: a must not change
+    for k in a:
+        assert a[k].tobytes() == kept[k].tobytes(), k
     c = tracer.trace(o, d)
     for k in a:
         assert a[k].tobytes() == c[k].tobytes()

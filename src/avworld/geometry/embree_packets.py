@@ -317,12 +317,12 @@ class PacketTracer:
             lanes[:tail] = -1
             fn(ctypes.c_void_p(lanes.ctypes.data), scene, ptrs[packets - 1], None)
 
-        def field(r):  # a packed (m,) copy of one field row of every packet
-            return buf[:, r].reshape(-1)[:m]
+        def field(rows, r):  # a packed (m,) copy of one field row of every packet
+            v = rows[:, r].reshape(-1)[:m]  # a copy, except for a single packet (then a view)
+            return v.copy() if np.may_share_memory(v, rows) else v
 
-        return {"tfar": field(_TFAR), "u": field(_U), "v": field(_V), "ngx": field(_NGX),
-                "ngy": field(_NGX + 1), "ngz": field(_NGX + 2),
-                "primID": u32[:, _PRIM].reshape(-1)[:m].view(np.int32)}
+        return {"tfar": field(buf, _TFAR), "u": field(buf, _U), "v": field(buf, _V), "ngx": field(buf, _NGX),
+                "ngy": field(buf, _NGX + 1), "ngz": field(buf, _NGX + 2), "primID": field(u32, _PRIM).view(np.int32)}
 
     def close(self) -> None:
         """Release the Embree scene and device (also done when the tracer is collected)."""
