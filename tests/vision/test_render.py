@@ -255,13 +255,64 @@ def test_packet_and_single_ray_paths_render_the_same_images(room, monkeypatch):
     assert threaded.uses_packets
     for k, v in threaded.render_batch(poses, OUTPUTS).items():
         assert v.tobytes() == a[k].tobytes(), k
-    many = np.array([(lo[0] + 2.0, lo[1] + 2.0, yaw) for yaw in np.linspace(-3, 3, 140)])  # > the yaw cache
-    np.testing.assert_allclose(packed.render_batch(many, ("depth",))["depth"],
-                               plain.render_batch(many, ("depth",))["depth"], rtol=1e-5, atol=1e-5)
-    for pose in many[::20]:
-        assert packed.render(pose, ("rgb",))["rgb"].tobytes() == packed.render_batch(pose, ("rgb",))["rgb"][0].tobytes()
+    # more yaws than the per-yaw direction cache holds (128): single frames (cached directions, evicted
+    # on the way) against one batch of them all (directions computed for the batch)
+    many = np.array([(lo[0] + 2.0, lo[1] + 2.0, yaw) for yaw in np.linspace(-3, 3, 140)])
+    batch = packed.render_batch(many, ("rgb", "depth"))
+    for j, pose in enumerate(many):
+        single = packed.render(pose, ("rgb", "depth"))
+        for k in ("rgb", "depth"):
+            assert single[k].tobytes() == batch[k][j].tobytes(), (j, k)
+    assert len(packed._dir_cache) == 128
+    np.testing.assert_allclose(batch["depth"], plain.render_batch(many, ("depth",))["depth"], rtol=1e-5, atol=1e-5)
     import pickle
 
     copy = pickle.loads(pickle.dumps(packed))  # Embree handles are rebuilt after unpickling
     assert copy.uses_packets
     assert copy.render_batch(poses)["rgb"].tobytes() == a["rgb"].tobytes()
+
+
+@pytest.mark.parametrize("w,h", [(127, 129), (66, 130)])
+def test_packet_blocks_are_whole_tile_bands_and_threads_give_the_same_bytes(w, h):
+    from avworld.geometry.spec import load_scene_spec
+
+    house = load_scene_spec("house:2:3")
+    cfg = CameraConfig(width=w, height=h)
+    one = Renderer(house, cfg)
+    if not one.uses_packets:
+        pytest.skip("Embree 4 packets are not available with this embreex build")
+    lo = house.triangles.reshape(-1, 3).min(0)
+    poses = np.array([(lo[0] + 2.0, lo[1] + 2.0, 0.3), (lo[0] + 3.0, lo[1] + 1.5, -2.0)])
+    ref = one.render_batch(poses, OUTPUTS)
+    for threads in (2, 3):
+        r = Renderer(house, cfg, threads=threads)
+        blocks = r._pose_blocks()
+        assert len(blocks) > 1
+        assert blocks[0][0] == 0 and blocks[-1][1] == w * h
+        assert all(b[0] % (4 * w) == 0 and b[1] > b[0] for b in blocks)  # bands of 4 rows, none empty
+        assert all((b[1] - b[0]) >= 4 * w for b in blocks[:-1])
+        for k, v in r.render_batch(poses, OUTPUTS).items():
+            assert v.tobytes() == ref[k].tobytes(), (threads, k)
+
+
+def test_unpickled_where_packets_are_unavailable_it_renders_with_single_rays(monkeypatch):
+    import pickle
+
+    from avworld.geometry.embree_packets import PacketTracer
+    from avworld.geometry.spec import load_scene_spec
+
+    house = load_scene_spec("house:2:3")
+    cfg = CameraConfig(width=40, height=30)
+    packed = Renderer(house, cfg)
+    if not packed.uses_packets:
+        pytest.skip("Embree 4 packets are not available with this embreex build")
+    blob = pickle.dumps(packed)
+    monkeypatch.setattr(PacketTracer, "create", classmethod(lambda cls, *a, **k: None))
+    copy = pickle.loads(blob)
+    assert not copy.uses_packets
+    monkeypatch.setenv("AVWORLD_EMBREE_PACKETS", "0")
+    plain = Renderer(house, cfg)
+    lo = house.triangles.reshape(-1, 3).min(0)
+    pose = (lo[0] + 2.0, lo[1] + 2.0, 0.3)
+    for k, v in copy.render(pose, OUTPUTS).items():
+        assert v.tobytes() == plain.render(pose, OUTPUTS)[k].tobytes(), k

@@ -25,7 +25,6 @@ deterministic for a given scene, like Embree's.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import threading
 from pathlib import Path
@@ -38,10 +37,12 @@ __all__ = ["PACKET", "PacketTracer", "find_embree_library", "tile_order"]
 PACKET = 16
 # RTCRayHit16 in structure-of-arrays layout, one 16-lane row per field (Embree 4 rtcore_ray.h):
 # ray: org x y z, tnear, dir x y z, time, tfar, mask, id, flags; hit: Ng x y z, u, v, primID,
-# geomID, instID[1], instPrimID[1]. Rows beyond them pad the packet (Embree writes none of them).
+# geomID, instID[L], instPrimID[L] with L = RTC_MAX_INSTANCE_LEVEL_COUNT (1 in the bundled build).
+# Rows beyond them pad the packet (Embree writes none of them); 32 rows leave room for L <= 6, so
+# a library built otherwise cannot write past a packet before the self-check rejects it.
 _OX, _TNEAR, _DX, _TIME, _TFAR, _MASK, _ID, _FLAGS = 0, 3, 4, 7, 8, 9, 10, 11
 _NGX, _U, _V, _PRIM, _GEOM, _INST, _INSTPRIM = 12, 15, 16, 17, 18, 19, 20
-_ROWS = 24  # 24 * 64 bytes: a multiple of Embree's 64-byte alignment
+_ROWS = 32  # 32 * 64 bytes: a multiple of Embree's 64-byte alignment
 _PACKET_FLOATS = _ROWS * PACKET
 _INVALID = np.uint32(0xFFFFFFFF)
 _BUILD_QUALITY_HIGH = 2
@@ -55,7 +56,8 @@ _LIB: list = []  # [CDLL or None] once looked up
 
 
 def find_embree_library() -> str | None:
-    """Path of the ``libembree4`` that ``embreex`` loads (its wheel bundles one), else a system one."""
+    """Path of the ``libembree4`` that the ``embreex`` wheel bundles (the library it loads), or None.
+    A system Embree is not used: its build options (and so its ray struct) are unknown."""
     try:
         import embreex
     except ImportError:  # pragma: no cover - embreex is a hard dependency
@@ -66,7 +68,7 @@ def find_embree_library() -> str | None:
         found = sorted(folder.glob(pattern)) if folder.is_dir() else []
         if found:
             return str(found[0])
-    return ctypes.util.find_library("embree4")
+    return None
 
 
 def _library():
@@ -194,7 +196,8 @@ class PacketTracer:
         self._lib = lib
         self._device = self._scene = None
         tri = np.ascontiguousarray(np.asarray(triangles, np.float32).reshape(-1, 3, 3))
-        # one build thread: a deterministic BVH, and no thread pool in env or dataset worker processes
+        # one build thread asked for (Embree may still use as many as another device in the process
+        # allows, e.g. embreex's); rebuilds of the same scene gave the same BVH in every test and benchmark
         dev = lib.rtcNewDevice(b"threads=1")
         if not dev:
             raise RuntimeError("rtcNewDevice failed")
@@ -203,9 +206,11 @@ class PacketTracer:
         self._scene = scene
         lib.rtcSetSceneBuildQuality(scene, _BUILD_QUALITY_HIGH)
         geom = lib.rtcNewGeometry(dev, _GEOMETRY_TRIANGLE)
+        if not geom:
+            raise RuntimeError("rtcNewGeometry failed")
         nf = len(tri)
-        vb = lib.rtcSetNewGeometryBuffer(geom, _BUFFER_VERTEX, 0, _FORMAT_FLOAT3, 12, max(3 * nf, 1))
-        ib = lib.rtcSetNewGeometryBuffer(geom, _BUFFER_INDEX, 0, _FORMAT_UINT3, 12, max(nf, 1))
+        vb = lib.rtcSetNewGeometryBuffer(geom, _BUFFER_VERTEX, 0, _FORMAT_FLOAT3, 12, 3 * nf)
+        ib = lib.rtcSetNewGeometryBuffer(geom, _BUFFER_INDEX, 0, _FORMAT_UINT3, 12, nf)
         if not vb or not ib:
             lib.rtcReleaseGeometry(geom)
             raise RuntimeError("rtcSetNewGeometryBuffer failed")
@@ -216,8 +221,9 @@ class PacketTracer:
         lib.rtcAttachGeometry(scene, geom)
         lib.rtcReleaseGeometry(geom)
         lib.rtcCommitScene(scene)
-        if lib.rtcGetDeviceError(dev) != 0:
-            raise RuntimeError(f"Embree reported error {lib.rtcGetDeviceError(dev)} building the scene")
+        error = lib.rtcGetDeviceError(dev)  # (reading it clears it)
+        if error != 0:
+            raise RuntimeError(f"Embree reported error {error} building the scene")
         self._scene_arg = ctypes.c_void_p(scene)
         valid = np.zeros(2 * PACKET, np.int32)
         start = (-valid.ctypes.data) % 64 // 4
@@ -241,7 +247,7 @@ class PacketTracer:
         if os.environ.get("AVWORLD_EMBREE_PACKETS", "1").strip() == "0":
             return None
         lib = _library()
-        if lib is None:
+        if lib is None or len(np.asarray(triangles).reshape(-1, 9)) == 0:
             return None
         try:
             tracer = cls(lib, triangles)
@@ -286,6 +292,9 @@ class PacketTracer:
         """
         d = np.asarray(directions, np.float32)
         m = d.shape[1]
+        if m == 0:
+            empty = {k: np.zeros(0, np.float32) for k in ("tfar", "u", "v", "ngx", "ngy", "ngz")}
+            return {**empty, "primID": np.zeros(0, np.int32)}
         packets = -(-m // PACKET)
         buf = self._buffers.get(packets)
         u32 = buf.view(np.uint32)

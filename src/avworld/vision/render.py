@@ -282,7 +282,8 @@ class Renderer:
             k = max(1, min(h, 2 * self.threads, h * w // MIN_BLOCK_RAYS)) if self.threads > 1 else 1
             rows = [round(i * h / k) for i in range(k + 1)]
             if self._order is not None:  # whole bands of 4x4 tiles: a block is a range in tile order too
-                rows = sorted({0, h} | {min(4 * round(r / 4), h) for r in rows})
+                inner = {4 * round(r / 4) for r in rows[1:-1]}
+                rows = sorted({0, h} | {b for b in inner if 0 < b < h})
             blocks = self._blocks_cache = [(r0 * w, r1 * w) for r0, r1 in zip(rows[:-1], rows[1:])]
         return blocks
 
