@@ -109,12 +109,9 @@ class Renderer:
         self.atlas = TextureAtlas(scene.materials, texture_size)
         self._build_face_tables()
         c = self.config
-        self._packets = PacketTracer.create(scene.triangles, check=self.raycaster)
-        # with packets, per-pixel data is held in packet (tile) order: pixel self._order[j] at j
-        self._order = tile_order(c.width, c.height) if self._packets is not None else None
-        self._block_perms: dict[tuple[int, int], np.ndarray] = {}
         scale = 1.0 / c.max_depth_m if c.normalize_depth else 1.0
-        self._depth_factor = self._to_internal(self.camera.cos_forward.reshape(-1) * np.float32(scale))
+        self._depth_scale = np.float32(scale)
+        self._set_tracer(PacketTracer.create(scene.triangles, check=self.raycaster))
         self._depth_lo = np.float32(c.min_depth_m * scale)
         self._depth_hi = np.float32(c.max_depth_m * scale)
 
@@ -222,6 +219,17 @@ class Renderer:
         """Whether rays go through Embree's packet interface (see the module docstring)."""
         return self._packets is not None
 
+    def _set_tracer(self, tracer: PacketTracer | None) -> None:
+        """Use ``tracer`` (None: embreex single rays) and derive what depends on it: with packets,
+        per-pixel data is held in packet (tile) order, pixel ``self._order[j]`` at position j."""
+        c = self.config
+        self._packets = tracer
+        self._order = tile_order(c.width, c.height) if tracer is not None else None
+        self._inverse = None if self._order is None else np.argsort(self._order)
+        self._block_perms: dict[tuple[int, int], np.ndarray] = {}
+        self.__dict__.pop("_blocks_cache", None)
+        self._depth_factor = self._to_internal(self.camera.cos_forward.reshape(-1) * self._depth_scale)
+
     def _to_internal(self, values: np.ndarray) -> np.ndarray:
         """Per-pixel values (..., P) in image order -> contiguous float32 in the internal pixel order."""
         v = np.asarray(values, np.float32)
@@ -233,9 +241,7 @@ class Renderer:
             return None
         perm = self._block_perms.get((lo, hi))
         if perm is None:
-            inv = np.empty_like(self._order)
-            inv[self._order] = np.arange(len(self._order))
-            perm = self._block_perms[(lo, hi)] = inv[lo:hi] - lo
+            perm = self._block_perms[(lo, hi)] = self._inverse[lo:hi] - lo
         return perm
 
     def __getstate__(self):
@@ -248,15 +254,8 @@ class Renderer:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        if self._packets:
-            self._packets = PacketTracer.create(self.scene.triangles, check=self.raycaster)
-            if self._packets is None:  # unpickled where packets are unavailable: image order, embreex
-                self._order, self._block_perms = None, {}
-                c = self.config
-                scale = 1.0 / c.max_depth_m if c.normalize_depth else 1.0
-                self._depth_factor = self._to_internal(self.camera.cos_forward.reshape(-1) * np.float32(scale))
-        else:
-            self._packets = None
+        # packets again if they were used and are available here; else image order and embreex
+        self._set_tracer(PacketTracer.create(self.scene.triangles, check=self.raycaster) if self._packets else None)
 
     def _directions(self, yaw: float) -> np.ndarray:
         """(3, P) read-only planar world directions for one yaw (cached: discrete turns repeat yaws)."""
