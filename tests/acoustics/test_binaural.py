@@ -7,8 +7,9 @@ import pytest
 from scipy.signal import resample
 
 from avworld.acoustics.hrtf import load_hrtf
+from avworld.acoustics.late_field import yaw_weights
 from avworld.acoustics.spatial_rir import AcousticConfig, AcousticEngine
-from avworld.acoustics.synthesis import binaural_rir, head_directions
+from avworld.acoustics.synthesis import binaural_rir, directional_tail, head_directions, rir_length
 
 from .rooms import shoebox
 
@@ -91,9 +92,16 @@ def test_binaural_deterministic_and_yaw_only_does_not_resimulate():
     traces = len(eng._traces)
     c = binaural_rir(srir, hrtf, 1.3)
     assert len(eng._traces) == traces and not np.allclose(a, c)
-    # the diffuse tail is independent of the yaw
+    # the late field turns with the head, but a new yaw only re-mixes the position's rendered components
+    n = rir_length(srir)
+    field = directional_tail(srir, hrtf, n)
     tail_start = int((srir.delay_s.max() + 0.03) * FS)
-    np.testing.assert_allclose(a[:, tail_start:], c[:, tail_start:], atol=1e-7)
+    assert not np.allclose(a[:, tail_start:], c[:, tail_start:], atol=1e-6)
+    assert directional_tail(srir, hrtf, n) is field
+    R = 2 * srir.late_order + 1
+    w = yaw_weights(srir.late_order, 1.3)
+    np.testing.assert_allclose(c[:, tail_start:], np.stack([w @ field.components[:R], w @ field.components[R:]])
+                               [:, tail_start:], atol=1e-6)
 
 
 def test_hrtf_rate_mismatch_is_an_error():

@@ -104,7 +104,8 @@ def test_binaural_parts_add_up_to_the_binaural_rir(room):
     srir, hrtf = room
     whole = binaural_rir(srir, hrtf, 0.7)
     early, start, tail = binaural_parts(srir, hrtf, 0.7)
-    assert not tail.flags.writeable and tail is binaural_parts(srir, hrtf, -1.2)[2]  # shared across yaws
+    assert not tail.flags.writeable and tail is binaural_parts(srir, hrtf, 0.7)[2]  # cached per yaw
+    assert not np.array_equal(tail, binaural_parts(srir, hrtf, -1.2)[2])  # the late field turns with the head
     assert np.array_equal(SplitRIR(early, start, tail).full(), whole)
     assert early.shape[1] < whole.shape[1] // 4  # the early part is short: only it depends on the yaw
 
@@ -118,6 +119,40 @@ def test_blockwise_tail_equals_the_per_sample_envelope_product(room):
     env = _envelope(srir, n).astype(np.float64)
     ref = np.stack([np.einsum("bt,bt->t", env, bank[c, :, offset : offset + n].astype(np.float64)) for c in (1, 2)])
     assert np.abs(tail - ref).max() <= 1e-5 * np.abs(ref).max()
+
+
+def test_directional_tail_equals_the_per_sample_envelope_product(room):
+    """The late field's components (shaped noises in blocks) equal a per-sample reference: every noise
+    row times its amplitude interpolated linearly between the bins' centres (np.interp), weighted."""
+    from avworld.acoustics.late_decoder import build_decoder
+    from avworld.acoustics.late_field import (
+        DirectionalTail,
+        bin_fractions,
+        component_weights,
+        direction_noise_bank,
+    )
+
+    srir, hrtf = room
+    n = int(np.ceil(srir.duration_s * FS))
+    dec = build_decoder(hrtf, srir.late_order)
+    field = DirectionalTail(srir, dec, n)
+    bins = srir.tail.shape[1]
+    spb = srir.tail_bin_s * FS
+    frac = bin_fractions(srir.tail_dir, bins, srir.tail_bin_s, float(srir.delay_s.min()))
+    amp = np.sqrt(srir.tail.T[:, :, None] / spb * frac)  # (B, 7, 9)
+    amp = np.repeat(amp.transpose(0, 2, 1)[..., None], 2, axis=3).reshape(bins, -1)  # (B, 126)
+    centres = (np.arange(bins) + 0.5) * spb
+    t = np.arange(n)
+    env = np.stack([np.interp(t, np.append(centres, centres[-1] + spb), np.append(a, 0.0), left=a[0]) for a in amp.T])
+    total = field.components.shape[1]
+    h = (int(spb) + 1) // 2
+    k = -(-(n - h) // int(spb))
+    bank_len = 1 << int(np.ceil(np.log2(max(2 * (h + k * int(spb)), 4 * FS))))
+    bank = direction_noise_bank(FS, bank_len)
+    offset = int(srir.noise_seed % (bank_len - (h + k * int(spb))))
+    ref = component_weights(dec).astype(np.float64) @ (env * bank[:, offset : offset + n].astype(np.float64))
+    assert total == n
+    assert np.abs(field.components - ref).max() <= 1e-4 * np.abs(ref).max()
 
 
 @pytest.mark.parametrize("edge", [1, 7, 40])

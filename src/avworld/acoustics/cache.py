@@ -81,7 +81,8 @@ class RIRCache:
         tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
         tail_dir = np.zeros((0,), np.float32) if srir.tail_dir is None else srir.tail_dir  # empty: isotropic
         np.savez(tmp, **{f: getattr(srir, f) for f in _FIELDS}, tail_dir=tail_dir,
-                 meta=np.array([srir.tail_bin_s, srir.sample_rate_hz, srir.noise_seed], dtype=np.float64))
+                 meta=np.array([srir.tail_bin_s, srir.sample_rate_hz, srir.noise_seed, srir.late_order],
+                                       dtype=np.float64))
         os.replace(tmp, path)  # atomic: readers never see half a file
 
     def _load(self, key: tuple) -> SpatialRIR | None:
@@ -92,9 +93,9 @@ class RIRCache:
             with np.load(path) as z:
                 arrays = {f: z[f] for f in _FIELDS}
                 tail_dir = z["tail_dir"]
-                bin_s, rate, seed = z["meta"]
+                bin_s, rate, seed, order = z["meta"]
         except (OSError, ValueError, KeyError):
             path.unlink(missing_ok=True)  # a corrupt entry is simply recomputed
             return None
         return SpatialRIR(tail_bin_s=float(bin_s), sample_rate_hz=int(rate), noise_seed=int(seed),
-                          tail_dir=tail_dir if tail_dir.size else None, **arrays)
+                          tail_dir=tail_dir if tail_dir.size else None, late_order=int(order), **arrays)

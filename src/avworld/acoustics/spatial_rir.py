@@ -24,7 +24,7 @@ from avworld.acoustics.image_source import (
     image_source_arrivals,
     source_images,
 )
-from avworld.acoustics.late_direction import box_direction_energy, fractions, sphere_direction_energy
+from avworld.acoustics.listener_trace import listener_direction_energy, segment_fractions
 from avworld.acoustics.raytrace import RayTrace, TraceTables, box_histogram, listener_histogram, trace_rays
 from avworld.acoustics.receivers import RoomGrid
 from avworld.acoustics.surfaces import Planes, extract_planes
@@ -59,10 +59,15 @@ class AcousticConfig:
     speed_of_sound_m_s: float = SPEED_OF_SOUND_M_S
     discovery_rays: int = 2048
     position_quantum_m: float = 0.01
-    #: experimental, off by default: give the late tail the direction its ray-traced energy arrives
-    #: from (late_direction.py; per-ear band gains that follow the head's yaw). False renders it
-    #: isotropic (the same at every yaw). See docs/acoustics.md for what it did to the cues measured.
-    directional_tail: bool = False
+    #: give the late field the directions its energy arrives from at the listener (a listener-side
+    #: trace with diffuse rain, listener_trace.py; rendered per direction bin through the HRTF,
+    #: late_field.py). False: the isotropic tail of earlier versions (the same at every yaw).
+    directional_tail: bool = True
+    #: circular-harmonic order of the late field's binaural rendering (1..3; late_decoder.py)
+    late_order: int = 3
+    #: rays traced from the listener for the late field's directions, and their bounces
+    listener_rays: int = 256
+    listener_bounces: int = 8
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -77,6 +82,12 @@ class AcousticConfig:
             bad("n_rays", f"use at least 16 rays, got {self.n_rays}")
         if self.trace_s is not None and not 0.01 <= self.trace_s <= self.max_rir_s:
             bad("trace_s", f"must lie in [0.01, max_rir_s={self.max_rir_s}] s, got {self.trace_s}")
+        if not 1 <= self.late_order <= 3:
+            bad("late_order", f"must lie in 1..3 (8 direction sectors carry up to order 3), got {self.late_order}")
+        if self.listener_rays < 16:
+            bad("listener_rays", f"use at least 16 rays, got {self.listener_rays}")
+        if not 1 <= self.listener_bounces <= 64:
+            bad("listener_bounces", f"must lie in 1..64, got {self.listener_bounces}")
         if not 0.05 <= self.max_rir_s <= 10.0:
             bad("max_rir_s", f"must lie in [0.05, 10] s, got {self.max_rir_s}")
         if not 0.05 <= self.receiver_radius_m <= 2.0:
@@ -95,8 +106,10 @@ class SpatialRIR:
     convention), ``doa`` (A, 3) unit vectors from the listener toward the arrival,
     ``order`` (A,) (0 direct, -1 direct through walls, k reflections), ``tail`` (7, B)
     energy per ``tail_bin_s`` bin (same units as squared amplitudes), ``noise_seed``
-    picks the tail's noise realization, ``tail_dir`` (7, 9) the tail energy's fractions per
-    band by arrival direction (:mod:`avworld.acoustics.late_direction`; None: isotropic).
+    picks the tail's noise realization, ``tail_dir`` (S, 7, 9) the tail energy's fractions per
+    time segment after the direct sound, band and arrival direction bin (8 horizontal sectors +
+    vertical; :mod:`avworld.acoustics.listener_trace`; None: isotropic), rendered at circular-harmonic
+    order ``late_order`` (:mod:`avworld.acoustics.late_field`).
     """
 
     delay_s: np.ndarray
@@ -110,6 +123,7 @@ class SpatialRIR:
     listener: np.ndarray
     noise_seed: int
     tail_dir: np.ndarray | None = None
+    late_order: int = 3
 
     @property
     def nbytes(self) -> int:
@@ -316,7 +330,7 @@ class AcousticEngine:
         order = np.argsort(path, kind="stable")
         box = self._room_box(L)
         tail = self._tail(tr, L, box)
-        tail_dir = self._tail_direction(tr, L, box) if cfg.directional_tail else None
+        tail_dir = self._tail_direction(S, L) if cfg.directional_tail else None
         return SpatialRIR(
             delay_s=(path / cfg.speed_of_sound_m_s)[order],
             gain=gain[order].astype(np.float32),
@@ -329,6 +343,7 @@ class AcousticEngine:
             listener=L,
             noise_seed=_seed_for("tail", cfg.seed, S.round(4).tolist(), L.round(4).tolist()) % (2**32),
             tail_dir=tail_dir,
+            late_order=cfg.late_order,
         )
 
     def _room_box(self, listener: np.ndarray):
@@ -347,13 +362,16 @@ class AcousticEngine:
                 return grid.box_at(x, y)
         return None
 
-    def _tail_direction(self, tr: RayTrace, listener: np.ndarray, box) -> np.ndarray | None:
-        """(7, 9) fractions of the tail's energy by arrival direction, from the same receiver as :meth:`_tail`
-        (the room's box: a room average, not the field at the listener; see docs/acoustics.md)."""
+    def _tail_direction(self, source: np.ndarray, listener: np.ndarray) -> np.ndarray:
+        """(S, 7, 9) fractions of the late energy per time segment, band and arrival direction at the
+        listener, from a listener-side trace with diffuse rain (:mod:`avworld.acoustics.listener_trace`)."""
         cfg = self.config
-        if box is not None:
-            return fractions(box_direction_energy(tr, box[0], box[1], cfg.air_absorption))
-        return fractions(sphere_direction_energy(tr, listener, cfg.receiver_radius_m, cfg.air_absorption))
+        rng = np.random.default_rng(_seed_for("listener", cfg.seed, self._source_key(source),
+                                              self._source_key(listener)))
+        energy, counts = listener_direction_energy(self._tables, self.rc, source, listener, cfg.listener_rays,
+                                           cfg.listener_bounces, rng, cfg.speed_of_sound_m_s, cfg.air_absorption,
+                                           max_path_m=self.trace_s * cfg.speed_of_sound_m_s)
+        return segment_fractions(energy, counts)
 
     def _tail(self, tr: RayTrace, listener: np.ndarray, box) -> np.ndarray:
         """Listener histogram over the traced time (in the receiver ``box`` from :meth:`_room_box`, or a

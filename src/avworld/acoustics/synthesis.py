@@ -23,7 +23,8 @@ import numpy as np
 import scipy.fft
 
 from avworld.acoustics.bands import BANDS_HZ, band_gain_response, band_split_masks
-from avworld.acoustics.late_direction import tail_gains
+from avworld.acoustics.late_decoder import build_decoder
+from avworld.acoustics.late_field import DirectionalTail
 from avworld.acoustics.spatial_rir import SpatialRIR
 
 EAR_DISTANCE_M = 0.18
@@ -163,6 +164,31 @@ def render_tail(srir: SpatialRIR, n: int, binaural: bool, gains: np.ndarray | No
     return out
 
 
+_DIR_CACHE: dict[int, tuple] = {}
+
+
+def directional_tail(srir: SpatialRIR, hrtf, n: int) -> DirectionalTail:
+    """The :class:`~avworld.acoustics.late_field.DirectionalTail` of a spatial RIR with ``tail_dir``
+    (rendered once per spatial RIR, HRTF and length; cached)."""
+    key = (id(srir), id(hrtf), n)
+    hit = _DIR_CACHE.get(key)
+    if hit is not None and hit[0] is srir and hit[1] is hrtf:
+        return hit[2]
+    dt = DirectionalTail(srir, build_decoder(hrtf, srir.late_order), n)
+    if len(_DIR_CACHE) >= _TAIL_CACHE_SIZE:
+        _DIR_CACHE.pop(next(iter(_DIR_CACHE)))
+    _DIR_CACHE[key] = (srir, hrtf, dt)
+    return dt
+
+
+def late_tail(srir: SpatialRIR, hrtf, n: int, yaw_rad: float) -> np.ndarray:
+    """(2, n) float32 read-only binaural tail for a head yaw: the directional late field turned to the
+    yaw when the spatial RIR has one, else the isotropic tail (the same array at every yaw)."""
+    if srir.tail_dir is None:
+        return render_tail(srir, n, binaural=True)
+    return directional_tail(srir, hrtf, n).at(yaw_rad)
+
+
 def _mono_blocks(srir: SpatialRIR, n_fft: int, shift: int) -> np.ndarray:
     """(A, 1, n_fft) blocks; arrival a's block starts at sample floor(delay) - shift."""
     delay = srir.delay_s * srir.sample_rate_hz
@@ -283,7 +309,7 @@ def binaural_parts(srir: SpatialRIR, hrtf, yaw_rad: float) -> tuple[np.ndarray, 
     # scipy.fft keeps complex64 -> float32 (numpy's FFT would promote to float64)
     blocks = scipy.fft.irfft(h, n_fft, axis=-1)
     starts = start.astype(np.int64) - shift - _hrtf_onset(hrtf)
-    tail = render_tail(srir, n, binaural=True, gains=tail_gains(srir.tail_dir, hrtf, yaw_rad))
+    tail = late_tail(srir, hrtf, n, yaw_rad)
     lo = int(min(max(int(starts.min()), 0), n)) if A else 0
     hi = int(min(max(int(starts.max()) + n_fft, lo), n)) if A else 0
     early = np.zeros((2, hi - lo), np.float32)

@@ -1,0 +1,171 @@
+"""Where the reverberant energy comes from *at the listener*: a listener-side trace with diffuse rain.
+
+The source-side ray trace (:mod:`avworld.acoustics.raytrace`) gives the late field's energy per
+band and time, averaged over the listener's room; it cannot tell from which direction that
+energy reaches the listener's head. This module traces rays *from the listener* instead (as
+the SoundSpaces 2 engine does) and, at every surface a ray hits, connects the hit point to
+the source with a shadow ray ("next-event estimation", also called diffuse rain): if the
+source sees the point, the point re-radiates the share of the source's energy that its
+material scatters, and that energy reaches the listener **from the direction the listener's
+ray left in**. Energy entering through a doorway therefore arrives from the doorway, the
+floor and ceiling send theirs from below and above, and a source in the next room is heard
+through the gap it is seen through, at the time its path takes.
+
+Per listener ray ``i`` (solid angle ``4 pi / N``) and hit ``j`` of it, the contribution is
+
+    w_ij = prod_{k<j} (1 - a_k)  x  s_j (1 - a_j) cos(theta_j) / d_j^2  x  air(l_j + d_j)
+
+(``a`` absorption, ``s`` scattering of the hit faces, ``theta_j`` the angle between the face
+normal and the direction to the source, ``d_j`` the distance to the source, ``l_j`` the path
+from the listener to the hit), at time ``(l_j + d_j) / c``. Constant factors (the Lambert
+``1 / pi``, the source power, the ray's solid angle) are left out: only the *fractions* of
+energy per direction are used; the level per band and time stays the source-side trace's.
+Rays continue specularly or diffusely with the face's scattering probability, as the
+source-side rays do. Purely specular paths are the image sources' and are not counted here.
+
+The result is energy per band, direction bin (8 horizontal sectors + vertical, as in
+:func:`avworld.acoustics.late_direction.bin_energy`) and time segment after the direct sound.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from avworld.acoustics.bands import AIR_ENERGY_ATTENUATION_PER_M
+from avworld.acoustics.late_direction import NUM_BINS, direction_bins
+
+#: edges (s after the direct sound) of the time segments over which directions are resolved
+SEGMENT_EDGES_S = (0.0, 0.01, 0.025, 0.05, 0.1)
+NUM_SEGMENTS = len(SEGMENT_EDGES_S)  # the last one is open: everything after 0.1 s
+_EPS_M = 1e-3
+
+
+def _sphere_directions(n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, 3) float32 evenly spread unit vectors (a Fibonacci sphere under a random rotation)."""
+    k = np.arange(n) + 0.5
+    z = 1.0 - 2.0 * k / n
+    r = np.sqrt(1.0 - z * z)
+    phi = np.pi * (1.0 + 5**0.5) * k
+    d = np.column_stack([r * np.cos(phi), r * np.sin(phi), z])
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    return np.ascontiguousarray((d @ q.T).astype(np.float32))
+
+
+def listener_direction_energy(tables, rc, source, listener, n_rays: int, max_bounces: int,
+                              rng: np.random.Generator, speed_m_s: float, air_absorption: bool = True,
+                              max_path_m: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """((NUM_SEGMENTS, 7, 9) scattered energy (relative units) by time segment, band and direction bin,
+    (NUM_SEGMENTS,) number of contributions per segment).
+
+    ``tables`` are the engine's :class:`~avworld.acoustics.raytrace.TraceTables`; ``rc`` its ray
+    caster. Rays stop after ``max_bounces`` hits or ``max_path_m`` metres.
+    """
+    S = np.asarray(source, np.float32)
+    L = np.asarray(listener, np.float32)
+    direct_m = float(np.linalg.norm(S - L))
+    edges_m = np.asarray(SEGMENT_EDGES_S) * speed_m_s + direct_m
+    limit = np.float32(max_path_m if max_path_m is not None else np.inf)
+    embree = rc.embree
+    normal, keep, scat = tables.normal, tables.keep, tables.scattering
+    basis = tables.basis
+    d0 = _sphere_directions(int(n_rays), rng)
+    ray = np.arange(len(d0))
+    pos = np.repeat(L[None], len(d0), axis=0)
+    d = d0.copy()
+    w = np.ones((len(d0), 7), np.float32)
+    travelled = np.zeros(len(d0), np.float32)
+    times, energies, first = [], [], []
+    eps = np.float32(_EPS_M)
+    for _ in range(int(max_bounces)):
+        res = embree.run(pos, d, output=1)
+        f, t = res["primID"], res["tfar"]
+        ok = f >= 0
+        if not ok.all():
+            f, t, pos, d, w, travelled, ray = f[ok], t[ok], pos[ok], d[ok], w[ok], travelled[ok], ray[ok]
+        if len(f) == 0:
+            break
+        hit = pos + d * t[:, None]
+        travelled = travelled + t
+        n = normal[f]
+        side = -np.sign(np.einsum("ij,ij->i", d, n))[:, None] * n  # normal on the side the ray came from
+        origin = hit + side * eps
+        u = S - origin
+        ds = np.sqrt(np.einsum("ij,ij->i", u, u))
+        u /= ds[:, None]
+        cos_s = np.einsum("ij,ij->i", u, side)
+        face_on = cos_s > 0
+        if face_on.any():
+            idx = np.flatnonzero(face_on)
+            shadow = embree.run(np.ascontiguousarray(origin[idx]), np.ascontiguousarray(u[idx]), output=1)
+            seen = (shadow["primID"] < 0) | (shadow["tfar"] >= ds[idx] - 2 * eps)
+            idx = idx[seen]
+            if len(idx):
+                fi = f[idx]
+                e = w[idx] * keep[fi] * (scat[fi] * cos_s[idx] / ds[idx] ** 2)[:, None]
+                path = travelled[idx] + ds[idx]
+                if air_absorption:
+                    e *= np.exp(-AIR_ENERGY_ATTENUATION_PER_M.astype(np.float32) * path[:, None])
+                times.append(path)
+                energies.append(e)
+                first.append(ray[idx])
+        # continue: specular or Lambert with the face's scattering probability
+        w = w * keep[f]
+        diffuse = rng.random(len(f), dtype=np.float32) < scat[f]
+        spec = d - 2.0 * np.einsum("ij,ij->i", d, n)[:, None] * n
+        u2 = rng.random((len(f), 2), dtype=np.float32)
+        r = np.sqrt(u2[:, 0])
+        lam = np.column_stack([r * np.cos(2 * np.pi * u2[:, 1]), r * np.sin(2 * np.pi * u2[:, 1]),
+                               np.sqrt(np.maximum(1.0 - u2[:, 0], 0.0))]).astype(np.float32)
+        lam[:, 2] *= -np.sign(np.einsum("ij,ij->i", d, n))  # lobe on the side the ray came from
+        new_d = np.where(diffuse[:, None], np.einsum("ni,nij->nj", lam, basis[f]), spec)
+        pos = np.ascontiguousarray(origin.astype(np.float32))
+        d = np.ascontiguousarray((new_d / np.linalg.norm(new_d, axis=1, keepdims=True)).astype(np.float32))
+        alive = (travelled < limit) & (w.max(axis=1) > 1e-4)
+        if not alive.all():
+            pos, d, w, travelled, ray = pos[alive], d[alive], w[alive], travelled[alive], ray[alive]
+        if len(ray) == 0:
+            break
+    out = np.zeros((NUM_SEGMENTS, 7, NUM_BINS))
+    if not times:
+        return out, np.zeros(NUM_SEGMENTS, np.int64)
+    path = np.concatenate(times)
+    e = np.concatenate(energies).astype(np.float64)
+    rays = np.concatenate(first)
+    seg = np.clip(np.searchsorted(edges_m, path, side="right") - 1, 0, NUM_SEGMENTS - 1)
+    sector, horiz = direction_bins(d0[rays])
+    for b in range(7):
+        out[:, b, : NUM_BINS - 1] = np.bincount(seg * (NUM_BINS - 1) + sector, e[:, b] * horiz,
+                                                NUM_SEGMENTS * (NUM_BINS - 1)).reshape(NUM_SEGMENTS, -1)
+        out[:, b, NUM_BINS - 1] = np.bincount(seg, e[:, b] * (1.0 - horiz), NUM_SEGMENTS)
+    return out, np.bincount(seg, minlength=NUM_SEGMENTS)
+
+
+#: contributions at which a segment's measured directions get half the weight (the rest: isotropic)
+SHRINK_COUNT = 24
+
+
+def segment_fractions(energy: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """(NUM_SEGMENTS, 7, 9) float32 fractions per segment and band (rows sum to 1).
+
+    A segment's measured fractions are trusted in proportion to its number of contributions ``n``:
+    weight ``n / (n + SHRINK_COUNT)``; the rest is a prior: half the previous segment's fractions and
+    half the isotropic field (a few contributions alone would give a random direction; without evidence
+    the field keeps part of its earlier direction and drifts toward diffuse, as a decaying field does).
+    Segments before the first one with contributions (the scattered energy has not reached the
+    listener yet) take its fractions.
+    """
+    from avworld.acoustics.late_direction import ISOTROPIC
+
+    total = energy.sum(axis=2)
+    frac = np.empty(energy.shape)
+    populated = np.flatnonzero(counts > 0)
+    first = populated[0] if len(populated) else len(counts)
+    prior = np.broadcast_to(ISOTROPIC, energy.shape[1:])
+    for s in range(first, len(counts)):
+        have = (total[s] > 0)[:, None]
+        lam = counts[s] / (counts[s] + SHRINK_COUNT)
+        measured = energy[s] / np.where(have, total[s][:, None], 1.0)
+        frac[s] = np.where(have, lam * measured + (1.0 - lam) * prior, prior)
+        prior = 0.5 * frac[s] + 0.5 * ISOTROPIC
+    frac[:first] = frac[first] if first < len(counts) else ISOTROPIC
+    return frac.astype(np.float32)
