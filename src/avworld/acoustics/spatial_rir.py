@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from avworld.acoustics.bands import SPEED_OF_SOUND_M_S, air_amplitude, check_sample_rate
+from avworld.acoustics.diffraction import edge_arrivals
 from avworld.acoustics.image_source import (
     MAX_EXHAUSTIVE,
     PlaneGraph,
@@ -68,6 +69,8 @@ class AcousticConfig:
     #: rays traced from the listener for the late field's directions, and their bounces
     listener_rays: int = 256
     listener_bounces: int = 8
+    #: sound bends around the edges of open doors to a listener without line of sight (diffraction.py)
+    diffraction: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -104,7 +107,8 @@ class SpatialRIR:
 
     ``delay_s`` (A,), ``gain`` (A, 7) pressure amplitude per octave band (1/(4 pi d)
     convention), ``doa`` (A, 3) unit vectors from the listener toward the arrival,
-    ``order`` (A,) (0 direct, -1 direct through walls, k reflections), ``tail`` (7, B)
+    ``order`` (A,) (0 direct, -1 direct through walls, -2 diffracted around a door edge, k
+    reflections), ``tail`` (7, B)
     energy per ``tail_bin_s`` bin (same units as squared amplitudes), ``noise_seed``
     picks the tail's noise realization, ``tail_dir`` (S, 7, 9) the tail energy's fractions per
     time segment after the direct sound, band and arrival direction bin (8 horizontal sectors +
@@ -327,6 +331,15 @@ class AcousticEngine:
             gain[use_r] *= self.face_reflection[f[use_r]]
             use_t = (arr.order < 0) & (f >= 0)
             gain[use_t] *= self.face_transmission[f[use_t]]
+        doa, kinds = arr.doa, arr.order
+        if cfg.diffraction and not np.any(kinds == 0) and self.scene.doors:
+            d_path, d_gain, d_doa = edge_arrivals(self.scene, self.rc, S, L, cfg.speed_of_sound_m_s,
+                                                  cfg.air_absorption)
+            if len(d_path):
+                path = np.concatenate([path, d_path])
+                gain = np.concatenate([gain, d_gain])
+                doa = np.concatenate([doa, d_doa])
+                kinds = np.concatenate([kinds, np.full(len(d_path), -2, kinds.dtype)])
         order = np.argsort(path, kind="stable")
         box = self._room_box(L)
         tail = self._tail(tr, L, box)
@@ -334,8 +347,8 @@ class AcousticEngine:
         return SpatialRIR(
             delay_s=(path / cfg.speed_of_sound_m_s)[order],
             gain=gain[order].astype(np.float32),
-            doa=arr.doa[order].astype(np.float32),
-            order=arr.order[order].astype(np.int8),
+            doa=doa[order].astype(np.float32),
+            order=kinds[order].astype(np.int8),
             tail=tail.astype(np.float32),
             tail_bin_s=cfg.hist_bin_s,
             sample_rate_hz=cfg.sample_rate_hz,
