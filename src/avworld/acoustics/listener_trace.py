@@ -51,6 +51,87 @@ def _sphere_directions(n: int, rng: np.random.Generator) -> np.ndarray:
     return np.ascontiguousarray((d @ q.T).astype(np.float32))
 
 
+def _bounce_numpy(pos, d, t, f, w, travelled, normal, keep, scat, basis, S, eps, rnd):
+    """One bounce of every live ray (numpy version of :func:`_bounce`): the hit point moved ``eps`` off the
+    face on the ray's side, the unit direction and distance to the source, the cosine there, the next
+    direction (specular, or Lambert with the face's scattering probability: ``rnd`` (N, 3) uniform
+    numbers) and the energy kept (1 - absorption)."""
+    n = normal[f]
+    dn = np.einsum("ij,ij->i", d, n)
+    side = -np.sign(dn)[:, None] * n  # the face normal on the side the ray came from
+    origin = (pos + d * t[:, None] + side * eps).astype(np.float32)
+    u = S - origin
+    ds = np.sqrt(np.einsum("ij,ij->i", u, u))
+    u /= ds[:, None]
+    cos_s = np.einsum("ij,ij->i", u, side)
+    r = np.sqrt(rnd[:, 0])
+    phi = np.float32(2 * np.pi) * rnd[:, 1]
+    lam = np.column_stack([r * np.cos(phi), r * np.sin(phi), -np.sign(dn) * np.sqrt(np.maximum(1.0 - rnd[:, 0], 0.0))])
+    diffuse = rnd[:, 2] < scat[f]
+    new_d = np.where(diffuse[:, None], np.einsum("ni,nij->nj", lam, basis[f]), d - 2.0 * dn[:, None] * n)
+    new_d /= np.linalg.norm(new_d, axis=1, keepdims=True)
+    return (origin, np.ascontiguousarray(u, np.float32), ds.astype(np.float32), cos_s.astype(np.float32),
+            np.ascontiguousarray(new_d, np.float32), w * keep[f], (travelled + t).astype(np.float32))
+
+
+def _compile_bounce():
+    """:func:`_bounce_numpy` compiled with numba (the same arithmetic per ray, ~3x fewer microseconds per
+    bounce than numpy's ~40 small array operations), or the numpy version when numba is missing."""
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - numba is a dependency; keep working without it
+        return _bounce_numpy
+
+    @numba.njit(cache=True, nogil=True)
+    def bounce(pos, d, t, f, w, travelled, normal, keep, scat, basis, S, eps, rnd):  # pragma: no cover - jit
+        N = len(f)
+        origin = np.empty((N, 3), np.float32)
+        u = np.empty((N, 3), np.float32)
+        ds = np.empty(N, np.float32)
+        cos_s = np.empty(N, np.float32)
+        new_d = np.empty((N, 3), np.float32)
+        new_w = np.empty_like(w)
+        trav = np.empty(N, np.float32)
+        for i in range(N):
+            fi = f[i]
+            dn = d[i, 0] * normal[fi, 0] + d[i, 1] * normal[fi, 1] + d[i, 2] * normal[fi, 2]
+            sgn = np.float32(-1.0) if dn > 0 else (np.float32(1.0) if dn < 0 else np.float32(0.0))
+            for j in range(3):
+                origin[i, j] = pos[i, j] + d[i, j] * t[i] + sgn * normal[fi, j] * eps
+            dist2 = np.float32(0.0)
+            for j in range(3):
+                u[i, j] = S[j] - origin[i, j]
+                dist2 += u[i, j] * u[i, j]
+            dist = np.sqrt(dist2)
+            ds[i] = dist
+            c = np.float32(0.0)
+            for j in range(3):
+                u[i, j] /= dist
+                c += u[i, j] * sgn * normal[fi, j]
+            cos_s[i] = c
+            if rnd[i, 2] < scat[fi]:
+                r = np.sqrt(rnd[i, 0])
+                ph = np.float32(2 * np.pi) * rnd[i, 1]
+                lx, ly, lz = r * np.cos(ph), r * np.sin(ph), sgn * np.sqrt(max(np.float32(1.0) - rnd[i, 0], 0.0))
+                for j in range(3):
+                    new_d[i, j] = lx * basis[fi, 0, j] + ly * basis[fi, 1, j] + lz * basis[fi, 2, j]
+            else:
+                for j in range(3):
+                    new_d[i, j] = d[i, j] - 2 * dn * normal[fi, j]
+            norm = np.sqrt(new_d[i, 0] ** 2 + new_d[i, 1] ** 2 + new_d[i, 2] ** 2)
+            for j in range(3):
+                new_d[i, j] /= norm
+            for b in range(w.shape[1]):
+                new_w[i, b] = w[i, b] * keep[fi, b]
+            trav[i] = travelled[i] + t[i]
+        return origin, u, ds, cos_s, new_d, new_w, trav
+
+    return bounce
+
+
+_bounce = _compile_bounce()
+
+
 def listener_direction_energy(tables, rc, source, listener, n_rays: int, max_bounces: int,
                               rng: np.random.Generator, speed_m_s: float, air_absorption: bool = True,
                               max_path_m: float | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -76,6 +157,7 @@ def listener_direction_energy(tables, rc, source, listener, n_rays: int, max_bou
     travelled = np.zeros(len(d0), np.float32)
     times, energies, first = [], [], []
     eps = np.float32(_EPS_M)
+    air = AIR_ENERGY_ATTENUATION_PER_M.astype(np.float32)
     for _ in range(int(max_bounces)):
         res = embree.run(pos, d, output=1)
         f, t = res["primID"], res["tfar"]
@@ -84,42 +166,23 @@ def listener_direction_energy(tables, rc, source, listener, n_rays: int, max_bou
             f, t, pos, d, w, travelled, ray = f[ok], t[ok], pos[ok], d[ok], w[ok], travelled[ok], ray[ok]
         if len(f) == 0:
             break
-        hit = pos + d * t[:, None]
-        travelled = travelled + t
-        n = normal[f]
-        side = -np.sign(np.einsum("ij,ij->i", d, n))[:, None] * n  # normal on the side the ray came from
-        origin = hit + side * eps
-        u = S - origin
-        ds = np.sqrt(np.einsum("ij,ij->i", u, u))
-        u /= ds[:, None]
-        cos_s = np.einsum("ij,ij->i", u, side)
-        face_on = cos_s > 0
-        if face_on.any():
-            idx = np.flatnonzero(face_on)
-            shadow = embree.run(np.ascontiguousarray(origin[idx]), np.ascontiguousarray(u[idx]), output=1)
-            seen = (shadow["primID"] < 0) | (shadow["tfar"] >= ds[idx] - 2 * eps)
-            idx = idx[seen]
+        rnd = rng.random((len(f), 3), dtype=np.float32)
+        origin, u, ds, cos_s, new_d, new_w, travelled = _bounce(pos, d, t, f, w, travelled, normal, keep, scat,
+                                                                 basis, S, eps, rnd)
+        idx = np.flatnonzero(cos_s > 0)
+        if len(idx):
+            shadow = embree.run(origin[idx], u[idx], output=1)
+            idx = idx[(shadow["primID"] < 0) | (shadow["tfar"] >= ds[idx] - 2 * eps)]
             if len(idx):
                 fi = f[idx]
                 e = w[idx] * keep[fi] * (scat[fi] * cos_s[idx] / ds[idx] ** 2)[:, None]
                 path = travelled[idx] + ds[idx]
                 if air_absorption:
-                    e *= np.exp(-AIR_ENERGY_ATTENUATION_PER_M.astype(np.float32) * path[:, None])
+                    e *= np.exp(-air * path[:, None])
                 times.append(path)
                 energies.append(e)
                 first.append(ray[idx])
-        # continue: specular or Lambert with the face's scattering probability
-        w = w * keep[f]
-        diffuse = rng.random(len(f), dtype=np.float32) < scat[f]
-        spec = d - 2.0 * np.einsum("ij,ij->i", d, n)[:, None] * n
-        u2 = rng.random((len(f), 2), dtype=np.float32)
-        r = np.sqrt(u2[:, 0])
-        lam = np.column_stack([r * np.cos(2 * np.pi * u2[:, 1]), r * np.sin(2 * np.pi * u2[:, 1]),
-                               np.sqrt(np.maximum(1.0 - u2[:, 0], 0.0))]).astype(np.float32)
-        lam[:, 2] *= -np.sign(np.einsum("ij,ij->i", d, n))  # lobe on the side the ray came from
-        new_d = np.where(diffuse[:, None], np.einsum("ni,nij->nj", lam, basis[f]), spec)
-        pos = np.ascontiguousarray(origin.astype(np.float32))
-        d = np.ascontiguousarray((new_d / np.linalg.norm(new_d, axis=1, keepdims=True)).astype(np.float32))
+        pos, d, w = origin, new_d, new_w
         alive = (travelled < limit) & (w.max(axis=1) > 1e-4)
         if not alive.all():
             pos, d, w, travelled, ray = pos[alive], d[alive], w[alive], travelled[alive], ray[alive]
