@@ -51,13 +51,15 @@ class LateDecoder:
 
     ``c`` (2, 7, 2M+1) complex: ear, band, order m = -M..M (index m + M); ``v`` (2, 7) complex:
     the vertical bin; ``coherence`` (7,) complex: the HRTF's diffuse-field interaural coherence
-    per band (the target the decoder meets for an isotropic field).
+    per band (band-integrated cross-spectrum over the sphere: the target the decoder meets for an
+    isotropic field); ``band_order`` (7,) the order each band needs (its higher orders are zero).
     """
 
     order: int
     c: np.ndarray
     v: np.ndarray
     coherence: np.ndarray
+    band_order: np.ndarray
 
     def gains(self, rel_az_rad: np.ndarray) -> np.ndarray:
         """(N, 2, 7) complex decoded response of a horizontal plane wave at head-relative azimuths."""
@@ -133,6 +135,17 @@ def build_decoder(hrtf, order: int = 2) -> LateDecoder:
             mag_only = BANDS_HZ[b] > PHASE_LIMIT_HZ
             c[e, b] = _fit(h_ring[:, e, b], az, M, mag_only, start=prev)
             prev = c[e, b]
+    # a band needs the orders that carry its HRTF's variation with azimuth: drop the highest orders
+    # while they hold < 0.5 % of the band's power (KEMAR: order 1 at 125-250 Hz, 2 at 500 Hz, 3 above)
+    power = (np.abs(c) ** 2).sum(axis=0)  # (7, 2M+1)
+    band_order = np.full(7, M)
+    for b in range(7):
+        while band_order[b] > 1:
+            m = band_order[b]
+            if power[b, [M - m, M + m]].sum() >= 0.005 * power[b].sum():
+                break
+            c[:, b, [M - m, M + m]] = 0.0
+            band_order[b] -= 1
     # target: the HRTF's diffuse-field covariance per band (band-integrated cross-spectrum over the
     # sphere), normalized to unit power per ear
     w = band_split_masks(_N_FFT, hrtf.sample_rate_hz) ** 2
@@ -150,7 +163,7 @@ def build_decoder(hrtf, order: int = 2) -> LateDecoder:
         Mx = Ky @ P @ np.linalg.inv(Kx)
         c[:, b, :] = Mx @ cb
         v[:, b] = Mx @ v[:, b]
-    dec = LateDecoder(M, c, v, coherence)
+    dec = LateDecoder(M, c, v, coherence, band_order)
     if cache is not None:
         cache[key] = dec
     return dec

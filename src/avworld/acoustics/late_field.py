@@ -103,6 +103,41 @@ def bin_fractions(tail_dir: np.ndarray, n_bins: int, bin_s: float, direct_s: flo
     return ((1.0 - w) * tail_dir[i0] + w * tail_dir[i0 + 1]).astype(np.float32)
 
 
+#: columns per matrix product: (14 x 18) @ (18 x 1,024) stays under OpenBLAS's threshold for threads
+#: (m n k < 262,144), whose spinning threads cost 10x when another process uses the second core
+_GEMM_COLUMNS = 1024
+
+
+def _shape(bank, offset, gp, Wb, rows, h, k, m, frac_t, R):
+    """(2R, h + k m) components: per band b, its (9 directions x {noise, Hilbert}) = 18 noise rows times
+    their amplitudes (value ``gp[b, :, j]`` at bin centre j, linear to the next), weighted by ``Wb[b]``
+    (2R, 18) for the orders the band needs (``rows[b]`` = 2 M_b + 1 per ear)."""
+    total = h + k * m
+    out = np.zeros((2, R, total), np.float32)
+    x = np.empty((gp.shape[1], total), np.float32)
+    for b in range(7):
+        rb = int(rows[b])
+        gb = gp[b]
+        x[:, :h] = gb[:, :1]
+        body = x[:, h:].reshape(gp.shape[1], k, m)
+        np.multiply((gb[:, 1:] - gb[:, :k])[:, :, None], frac_t, out=body)
+        body += gb[:, :k, None]
+        x *= bank[:, b, :, offset : offset + total].reshape(gp.shape[1], total)
+        w = Wb[b].reshape(2, R, -1)[:, :rb].reshape(2 * rb, -1)
+        ob = out[:, :rb].reshape(2 * rb, total) if rb < R else out.reshape(2 * R, total)
+        acc = np.empty((2 * rb, _GEMM_COLUMNS), np.float32)
+        for c0 in range(0, total, _GEMM_COLUMNS):  # small products: OpenBLAS keeps them on one thread
+            c1 = min(c0 + _GEMM_COLUMNS, total)
+            np.matmul(w, x[:, c0:c1], out=acc[:, : c1 - c0])
+            if rb < R:
+                out[:, :rb, c0:c1] += acc[:, : c1 - c0].reshape(2, rb, c1 - c0)
+            else:
+                ob[:, c0:c1] += acc[:, : c1 - c0]
+    return out.reshape(2 * R, total)
+
+
+
+
 class DirectionalTail:
     """The ``2 (2M+1)`` component signals of one spatial RIR's directional tail (read-only, (2R, n)),
     and the binaural tail at any yaw (:meth:`at`, cached for the last few yaws)."""
@@ -120,7 +155,7 @@ class DirectionalTail:
         frac = bin_fractions(np.asarray(srir.tail_dir, np.float32), bins, srir.tail_bin_s, direct_s)  # (B, 7, 9)
         g = amp.T[:, :, None] * np.sqrt(np.maximum(frac, 0.0))  # (B, 7, 9) amplitude per band and direction
         g = np.repeat(g.transpose(0, 2, 1)[:, :, :, None], 2, axis=3).reshape(bins, _ROWS_IN)  # (B, 126)
-        W = component_weights(dec)  # (2R, 126)
+        W = component_weights(dec).reshape(2, 2 * dec.order + 1, NUM_DIRS, 7, 2)
         # amplitude per sample of each (direction, band): linear between bin centres (the first bin's
         # value before its centre, a ramp to zero after the last), as the isotropic tail's envelope;
         # built block by block (h samples, then k blocks of m from the bin centres), all contiguous
@@ -128,18 +163,18 @@ class DirectionalTail:
         k = max(0, -(-(n - h) // m))
         gp = np.zeros((_ROWS_IN, k + 1), np.float32)
         gp[:, : min(bins, k + 1)] = g[: k + 1].T
+        gp = gp.reshape(NUM_DIRS, 7, 2, k + 1)
         frac_t = ((np.arange(m) + (h - 0.5 * m)) / m).astype(np.float32)
         total = h + k * m
         bank_len = 1 << int(np.ceil(np.log2(max(2 * total, 4 * fs))))
-        bank = direction_noise_bank(fs, bank_len)
+        bank = direction_noise_bank(fs, bank_len).reshape(NUM_DIRS, 7, 2, bank_len)
         offset = int(srir.noise_seed % (bank_len - total))
-        x = np.empty((_ROWS_IN, total), np.float32)
-        x[:, :h] = gp[:, :1]
-        body = x[:, h:].reshape(_ROWS_IN, k, m)
-        np.multiply((gp[:, 1:] - gp[:, :k])[:, :, None], frac_t, out=body)
-        body += gp[:, :k, None]
-        x *= bank[:, offset : offset + total]
-        out = (W @ x)[:, :n]  # (2R, n): every component's weights times the shaped noises, one product
+        R = 2 * self.order + 1
+        Wb = np.ascontiguousarray(W.transpose(3, 0, 1, 2, 4).reshape(7, 2 * R, NUM_DIRS * 2))  # (7, 2R, 18)
+        rows = (2 * np.asarray(dec.band_order, np.int64) + 1)
+        out = _shape(bank, offset, np.ascontiguousarray(gp.transpose(1, 0, 2, 3).reshape(7, NUM_DIRS * 2, k + 1)),
+                     Wb, rows, h, k, m, frac_t, R)
+        out = out[:, :n]
         self.components = out
         self.components.flags.writeable = False
         self._at: dict[float, np.ndarray] = {}
