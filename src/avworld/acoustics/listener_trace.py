@@ -13,15 +13,18 @@ through the gap it is seen through, at the time its path takes.
 
 Per listener ray ``i`` (solid angle ``4 pi / N``) and hit ``j`` of it, the contribution is
 
-    w_ij = prod_{k<j} (1 - a_k)  x  s_j (1 - a_j) cos(theta_j) / d_j^2  x  air(l_j + d_j)
+    w_ij = prod_{k<j} (1 - a_k)  x  s_j (1 - a_j) cos(theta_j) / (4 pi^2 N d_j^2)  x  air(l_j + d_j)
 
 (``a`` absorption, ``s`` scattering of the hit faces, ``theta_j`` the angle between the face
 normal and the direction to the source, ``d_j`` the distance to the source, ``l_j`` the path
-from the listener to the hit), at time ``(l_j + d_j) / c``. Constant factors (the Lambert
-``1 / pi``, the source power, the ray's solid angle) are left out: only the *fractions* of
-energy per direction are used; the level per band and time stays the source-side trace's.
-Rays continue specularly or diffusely with the face's scattering probability, as the
-source-side rays do. Purely specular paths are the image sources' and are not counted here.
+from the listener to the hit), at time ``(l_j + d_j) / c``: the radiance of a Lambertian patch
+lit by the source (``s (1 - a) E / pi``, irradiance ``E = cos(theta) / (16 pi^2 d^2)`` for the
+source power of the engine's convention, in which the direct sound's energy is ``1 / (4 pi d)^2``)
+times the ray's solid angle, i.e. the same units as the source-side tail histogram. Rays continue
+specularly or diffusely with the face's scattering probability, as the source-side rays do (an
+unbiased estimate of the continued radiance). What the trace does not see (paths whose last
+reflection is specular, and paths of more bounces than traced) is the difference to the
+source-side histogram, which :func:`segment_fractions` treats as diffuse.
 
 The result is energy per band, direction bin (8 horizontal sectors + vertical, as in
 :func:`avworld.acoustics.late_direction.bin_energy`) and time segment after the direct sound.
@@ -135,8 +138,8 @@ _bounce = _compile_bounce()
 def listener_direction_energy(tables, rc, source, listener, n_rays: int, max_bounces: int,
                               rng: np.random.Generator, speed_m_s: float, air_absorption: bool = True,
                               max_path_m: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """((NUM_SEGMENTS, 7, 9) scattered energy (relative units) by time segment, band and direction bin,
-    (NUM_SEGMENTS,) number of contributions per segment).
+    """((NUM_SEGMENTS, 7, 9) scattered energy by time segment, band and direction bin (units of the tail
+    histogram: the direct sound has 1 / (4 pi d)^2), (NUM_SEGMENTS,) number of contributions per segment).
 
     ``tables`` are the engine's :class:`~avworld.acoustics.raytrace.TraceTables`; ``rc`` its ray
     caster. Rays stop after ``max_bounces`` hits or ``max_path_m`` metres.
@@ -158,6 +161,7 @@ def listener_direction_energy(tables, rc, source, listener, n_rays: int, max_bou
     times, energies, first = [], [], []
     eps = np.float32(_EPS_M)
     air = AIR_ENERGY_ATTENUATION_PER_M.astype(np.float32)
+    norm = np.float32(4.0 * np.pi**2 * len(d0))  # the Lambert 1 / pi, the ray's solid angle, the source power
     for _ in range(int(max_bounces)):
         res = embree.run(pos, d, output=1)
         f, t = res["primID"], res["tfar"]
@@ -175,7 +179,7 @@ def listener_direction_energy(tables, rc, source, listener, n_rays: int, max_bou
             idx = idx[(shadow["primID"] < 0) | (shadow["tfar"] >= ds[idx] - 2 * eps)]
             if len(idx):
                 fi = f[idx]
-                e = w[idx] * keep[fi] * (scat[fi] * cos_s[idx] / ds[idx] ** 2)[:, None]
+                e = w[idx] * keep[fi] * (scat[fi] * cos_s[idx] / (norm * ds[idx] ** 2))[:, None]
                 path = travelled[idx] + ds[idx]
                 if air_absorption:
                     e *= np.exp(-air * path[:, None])
@@ -203,32 +207,38 @@ def listener_direction_energy(tables, rc, source, listener, n_rays: int, max_bou
     return out, np.bincount(seg, minlength=NUM_SEGMENTS)
 
 
-#: contributions at which a segment's measured directions get half the weight (the rest: isotropic)
-SHRINK_COUNT = 24
+def segment_energy(tail: np.ndarray, bin_s: float, direct_s: float) -> np.ndarray:
+    """(NUM_SEGMENTS, 7) energy of a tail histogram (7, B) per time segment after the direct sound."""
+    t = (np.arange(tail.shape[1]) + 0.5) * bin_s - direct_s
+    seg = np.searchsorted(np.asarray(SEGMENT_EDGES_S), t, side="right") - 1  # -1: before the direct sound
+    out = np.zeros((NUM_SEGMENTS, tail.shape[0]))
+    ok = seg >= 0
+    np.add.at(out, seg[ok], tail[:, ok].T)
+    return out
 
 
-def segment_fractions(energy: np.ndarray, counts: np.ndarray) -> np.ndarray:
+def segment_fractions(energy: np.ndarray, total: np.ndarray) -> np.ndarray:
     """(NUM_SEGMENTS, 7, 9) float32 fractions per segment and band (rows sum to 1).
 
-    A segment's measured fractions are trusted in proportion to its number of contributions ``n``:
-    weight ``n / (n + SHRINK_COUNT)``; the rest is a prior: half the previous segment's fractions and
-    half the isotropic field (a few contributions alone would give a random direction; without evidence
-    the field keeps part of its earlier direction and drifts toward diffuse, as a decaying field does).
-    Segments before the first one with contributions (the scattered energy has not reached the
-    listener yet) take its fractions.
+    ``energy`` (S, 7, 9) is what the listener trace found, ``total`` (S, 7) the tail's energy in the
+    same segments (:func:`segment_energy`). Two things escape the trace: paths whose last reflection
+    is specular (diffuse rain needs a scattering last hit), and paths of more bounces than traced.
+    The first is a share of every segment: its coverage ``kappa`` per band is measured over the
+    first three segments (0-50 ms, where the bounce limit does not bite yet), and the found energy
+    is scaled by ``1 / kappa`` with its directions kept (specular paths come from the same walls).
+    What is still missing, ``total - found / kappa``, is taken to be diffuse, isotropic. So a late
+    segment the trace barely reaches stays close to isotropic instead of taking the random direction
+    of a few contributions, and the first 50 ms keep the directions the trace found.
     """
     from avworld.acoustics.late_direction import ISOTROPIC
 
-    total = energy.sum(axis=2)
-    frac = np.empty(energy.shape)
-    populated = np.flatnonzero(counts > 0)
-    first = populated[0] if len(populated) else len(counts)
-    prior = np.broadcast_to(ISOTROPIC, energy.shape[1:])
-    for s in range(first, len(counts)):
-        have = (total[s] > 0)[:, None]
-        lam = counts[s] / (counts[s] + SHRINK_COUNT)
-        measured = energy[s] / np.where(have, total[s][:, None], 1.0)
-        frac[s] = np.where(have, lam * measured + (1.0 - lam) * prior, prior)
-        prior = 0.5 * frac[s] + 0.5 * ISOTROPIC
-    frac[:first] = frac[first] if first < len(counts) else ISOTROPIC
+    found = energy.sum(axis=2)  # (S, 7)
+    early_found, early_total = found[:3].sum(axis=0), total[:3].sum(axis=0)
+    kappa = np.clip(early_found / np.where(early_total > 0, early_total, 1.0), 0.2, 1.0)
+    kappa = np.where(early_found > 0, kappa, 1.0)
+    scaled = energy / kappa[None, :, None]
+    rest = np.maximum(total - scaled.sum(axis=2), 0.0)
+    whole = scaled.sum(axis=2) + rest
+    frac = (scaled + rest[:, :, None] * ISOTROPIC) / np.where(whole > 0, whole, 1.0)[:, :, None]
+    frac[whole <= 0] = ISOTROPIC
     return frac.astype(np.float32)

@@ -25,7 +25,7 @@ from avworld.acoustics.image_source import (
     image_source_arrivals,
     source_images,
 )
-from avworld.acoustics.listener_trace import listener_direction_energy, segment_fractions
+from avworld.acoustics.listener_trace import listener_direction_energy, segment_energy, segment_fractions
 from avworld.acoustics.raytrace import RayTrace, TraceTables, box_histogram, listener_histogram, trace_rays
 from avworld.acoustics.receivers import RoomGrid
 from avworld.acoustics.surfaces import Planes, extract_planes
@@ -343,7 +343,7 @@ class AcousticEngine:
         order = np.argsort(path, kind="stable")
         box = self._room_box(L)
         tail = self._tail(tr, L, box)
-        tail_dir = self._tail_direction(S, L) if cfg.directional_tail else None
+        tail_dir = self._tail_direction(S, L, tail) if cfg.directional_tail else None
         return SpatialRIR(
             delay_s=(path / cfg.speed_of_sound_m_s)[order],
             gain=gain[order].astype(np.float32),
@@ -375,16 +375,18 @@ class AcousticEngine:
                 return grid.box_at(x, y)
         return None
 
-    def _tail_direction(self, source: np.ndarray, listener: np.ndarray) -> np.ndarray:
+    def _tail_direction(self, source: np.ndarray, listener: np.ndarray, tail: np.ndarray) -> np.ndarray:
         """(S, 7, 9) fractions of the late energy per time segment, band and arrival direction at the
-        listener, from a listener-side trace with diffuse rain (:mod:`avworld.acoustics.listener_trace`)."""
+        listener, from a listener-side trace with diffuse rain (:mod:`avworld.acoustics.listener_trace`);
+        the part of ``tail``'s energy the trace did not find is taken to be isotropic."""
         cfg = self.config
         rng = np.random.default_rng(_seed_for("listener", cfg.seed, self._source_key(source),
                                               self._source_key(listener)))
-        energy, counts = listener_direction_energy(self._tables, self.rc, source, listener, cfg.listener_rays,
-                                           cfg.listener_bounces, rng, cfg.speed_of_sound_m_s, cfg.air_absorption,
-                                           max_path_m=self.trace_s * cfg.speed_of_sound_m_s)
-        return segment_fractions(energy, counts)
+        energy, _ = listener_direction_energy(self._tables, self.rc, source, listener, cfg.listener_rays,
+                                              cfg.listener_bounces, rng, cfg.speed_of_sound_m_s, cfg.air_absorption,
+                                              max_path_m=max(self.trace_s, 0.25) * cfg.speed_of_sound_m_s)
+        direct_s = float(np.linalg.norm(source - listener)) / cfg.speed_of_sound_m_s
+        return segment_fractions(energy, segment_energy(tail, cfg.hist_bin_s, direct_s))
 
     def _tail(self, tr: RayTrace, listener: np.ndarray, box) -> np.ndarray:
         """Listener histogram over the traced time (in the receiver ``box`` from :meth:`_room_box`, or a
