@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from avworld.geometry.procedural import ROOM_TYPES, HouseConfig, HouseConfigError, generate_house
-from avworld.geometry.procedural.shell import FLOOR_MATERIALS
+from avworld.geometry.procedural.shell import FLOOR_MATERIALS, RUG_MATERIALS, RUGS
 from avworld.geometry.raycast import RayCaster
 from avworld.geometry.semantics import SEMANTIC_ID
 
@@ -57,7 +57,8 @@ def test_floor_material_matches_room_type():
         # furniture may stand at the centre; only check where the floor is visible
         if scene.face_semantic[face] == SEMANTIC_ID["floor"]:
             mat = scene.materials[scene.face_material[face]].name
-            assert mat in FLOOR_MATERIALS[room.room_type], (room.room_type, mat)
+            rugs = RUG_MATERIALS if room.room_type in RUGS else ()  # a rug may lie at the centre
+            assert mat in FLOOR_MATERIALS[room.room_type] + rugs, (room.room_type, mat)
 
 
 def test_walls_have_real_thickness_and_doors_are_openings():

@@ -53,8 +53,9 @@ def test_demo_walks_with_the_checkpoints_motion(tmp_path):
     metrics = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     assert metrics["motion"] == "grid"
     oracle = metrics["per_episode"]["oracle"][0]
-    # >= 3 m start distance: 0.25 m steps would need >= 12 actions; 1 m steps with 90 degree turns need far fewer
-    assert oracle["success"] == 1.0 and oracle["na"] < 12
+    # this house's episode starts 6.1 m away (geodesic): 13 actions in 1 m steps with 90 degree turns; in
+    # 0.25 m steps the same oracle has not arrived after 40 (measured: 2.6 m left), so few actions mean grid motion
+    assert oracle["success"] == 1.0 and oracle["na"] < 16
 
 
 def test_the_demo_prefers_the_shipped_avnav_checkpoint_then_agsa(tmp_path, monkeypatch):

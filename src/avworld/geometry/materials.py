@@ -14,11 +14,47 @@ Values for the built-in library are typical textbook figures (random-incidence
 absorption tables as collected e.g. in Vorlaender, *Auralization*, Appendix A, and
 common sound-reduction indices of building elements). They are plausible,
 documented defaults, not measurements of any particular building.
+
+Soft furnishings (:data:`SOFT_MATERIALS`; issue 16) and where their numbers come from.
+"Vorlaender" is the table of *Auralization* (Springer 2008), Appendix A, read from its
+machine-readable copy in pyroomacoustics 0.10 (``pyroomacoustics/data/materials.json``,
+whose ``parameters.py`` names that appendix as the source; the key is given). Rows with
+six bands stop at 4 kHz; the 8 kHz value repeats the 4 kHz one. Scattering of soft items
+is an estimate (no table is used):
+
+* ``carpet_underlay`` -- wall-to-wall carpet on underlay: Vorlaender "Carpet 1.35 kg/m2,
+  on hair felt or foam rubber" (``carpet_1.35_kg_m2``), ISO 354-type chamber data.
+* ``rug`` / ``rug_blue`` / ``rug_beige`` -- a pile rug on a felt pad over a hard floor:
+  Vorlaender "9 mm tufted pile carpet on felt underlay" (``carpet_tufted_9m``).
+* ``curtain`` (existing) -- medium velour (14 oz/yd2) draped to half area, the classic
+  Sabine-table row reproduced in standard texts (e.g. Long, *Architectural Acoustics*).
+* ``drape`` -- heavier living-room / bedroom curtains: Vorlaender "Cotton curtains
+  (0.5 kg/m2) draped to 3/4 area approx. 130 mm from wall" (``curtains_cotton_0.5``).
+* ``sheer_curtain`` -- light kitchen / bathroom curtains: Vorlaender "Curtains
+  (0.2 kg/m2) hung 90 mm from wall" (``curtains_0.2``).
+* ``upholstery`` (existing) -- Vorlaender "Empty chairs, upholstered with cloth cover"
+  (``chairs_upholstered_cloth``). The table is per m2 of floor covered by seating; the
+  procedural sofas and armchairs apply it to every exposed face of their boxes (about
+  2-3 times their footprint), which puts a box sofa at the upper end of what whole
+  sofas absorb. Treat it as a per-object calibration, not a surface measurement.
+* ``bedding`` (existing) -- a made bed (mattress, duvet, pillows). No table row exists and
+  the library's values carry no recorded source: an estimate, a little below Vorlaender's
+  upholstered seating rows (e.g. ``chairs_medium_upholstered``) at low frequencies.
+* ``books`` -- the front of a filled bookshelf. No standard table; an estimate (a
+  porous, very uneven surface: modest absorption, strong scattering).
+* ``coats`` -- coats on hooks: the ``drape`` row as a proxy (heavy fabric hanging in folds;
+  an estimate by analogy).
+* ``towel`` -- hanging terry towels: Vorlaender's "Cotton carpet" (``carpet_cotton``) as a
+  proxy for a looped cotton pile (an estimate by analogy, not a towel measurement).
+
+Procedural homes also give their walls and floors :data:`CONTENTS_ABSORPTION`, a
+calibrated allowance (not a table value) for what they do not model. :func:`damped`
+applies both, scaled by ``HouseConfig.acoustic_damping``.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -155,6 +191,25 @@ BUILTIN_MATERIALS: dict[str, Material] = {
            _SOLID, "wood", 0.4, 0.3),
         _m("upholstery", (0.35, 0.45, 0.60), (0.44, 0.60, 0.77, 0.89, 0.82, 0.70, 0.70), (0.6,) * 7,
            _SOLID, "fabric", 0.04, 0.2),
+        # soft furnishings of procedural homes (sources in the module docstring)
+        _m("carpet_underlay", (0.50, 0.44, 0.40), (0.08, 0.24, 0.57, 0.69, 0.71, 0.73, 0.73), (0.15,) * 7,
+           _SLAB_TL, "carpet", 0.05, 0.25),
+        _m("rug", (0.55, 0.22, 0.20), (0.08, 0.08, 0.30, 0.60, 0.75, 0.80, 0.80), (0.2,) * 7,
+           _SLAB_TL, "carpet", 0.04, 0.35),
+        _m("rug_blue", (0.22, 0.30, 0.50), (0.08, 0.08, 0.30, 0.60, 0.75, 0.80, 0.80), (0.2,) * 7,
+           _SLAB_TL, "carpet", 0.04, 0.35),
+        _m("rug_beige", (0.74, 0.66, 0.52), (0.08, 0.08, 0.30, 0.60, 0.75, 0.80, 0.80), (0.2,) * 7,
+           _SLAB_TL, "carpet", 0.04, 0.3),
+        _m("drape", (0.45, 0.50, 0.40), (0.30, 0.45, 0.65, 0.56, 0.59, 0.71, 0.71), (0.5,) * 7,
+           (2, 3, 4, 6, 8, 10, 12), "fabric", 0.08, 0.3),
+        _m("sheer_curtain", (0.88, 0.86, 0.80), (0.05, 0.06, 0.39, 0.63, 0.70, 0.73, 0.73), (0.3,) * 7,
+           (1, 1, 2, 3, 4, 5, 6), "fabric", 0.05, 0.15),
+        _m("books", (0.45, 0.30, 0.25), (0.10, 0.15, 0.20, 0.25, 0.30, 0.30, 0.30), (0.7,) * 7,
+           _SOLID, "noise", 0.06, 0.5, (0.25, 0.35, 0.45)),
+        _m("towel", (0.85, 0.85, 0.80), (0.07, 0.31, 0.49, 0.81, 0.66, 0.54, 0.48), (0.5,) * 7,
+           _SOLID, "fabric", 0.03, 0.2),
+        _m("coats", (0.25, 0.26, 0.32), (0.30, 0.45, 0.65, 0.56, 0.59, 0.71, 0.71), (0.6,) * 7,
+           _SOLID, "fabric", 0.1, 0.35),
         _m("bedding", (0.90, 0.88, 0.80), (0.40, 0.55, 0.70, 0.80, 0.80, 0.75, 0.75), (0.6,) * 7,
            _SOLID, "fabric", 0.06, 0.15),
         _m("metal", (0.75, 0.76, 0.78), (0.01, 0.01, 0.01, 0.01, 0.02, 0.02, 0.02), (0.2,) * 7,
@@ -169,6 +224,51 @@ BUILTIN_MATERIALS: dict[str, Material] = {
            _INTERIOR_WALL_TL, "noise", 0.5, 0.1),
     ]
 }
+
+
+#: Soft furnishings: the materials whose absorption ``HouseConfig.acoustic_damping`` scales.
+SOFT_MATERIALS = frozenset({
+    "carpet", "carpet_underlay", "rug", "rug_blue", "rug_beige", "curtain", "drape", "sheer_curtain",
+    "upholstery", "bedding", "books", "towel", "coats",
+})
+
+
+#: Room surfaces of furnished procedural homes that carry :data:`CONTENTS_ABSORPTION`.
+CONTENTS_SURFACES = frozenset({
+    "plaster", "painted_plaster_blue", "painted_plaster_green", "painted_plaster_warm", "wall_tile",
+    "concrete", "wood_floor", "tile", "marble",
+})
+
+#: Absorption of the contents of a furnished room that the procedural houses do not model as
+#: geometry (small objects, clothes, books, kitchenware and toiletries, pictures, cushions,
+#: leaks round doors and windows), spread over its walls and floor. CALIBRATED, not taken from a
+#: table: with the tabulated hard surfaces and the soft furnishings alone, living rooms and
+#: bedrooms measured a median T30 of ~0.75 s and kitchens ~1.2 s (rooms are coupled through
+#: open doorways, and bare kitchens, bathrooms and hallways with ~0.02 mean absorption dominate
+#: every room's late decay); this allowance brings them to the measured range of furnished
+#: dwellings (docs/acoustics.md, "Home-like acoustics").
+CONTENTS_ABSORPTION: tuple[float, ...] = (0.03, 0.05, 0.08, 0.10, 0.10, 0.10, 0.10)
+
+
+def damped(material: Material, factor: float, contents: bool = False) -> Material:
+    """``material`` as it acts in a furnished procedural home of ``acoustic_damping`` ``factor``.
+
+    Soft materials (:data:`SOFT_MATERIALS`): absorption ``1 - (1 - a) ** factor`` per
+    band; for small ``a`` the soft item's absorption area scales about linearly with
+    ``factor`` and it stays below 1 for any factor. With ``contents``, room surfaces
+    (:data:`CONTENTS_SURFACES`) get ``1 - (1 - a) (1 - c) ** factor`` with the calibrated
+    allowance ``c`` = :data:`CONTENTS_ABSORPTION`. Everything else, and everything at
+    ``factor`` 1 without ``contents``, is returned unchanged. The name, colours and
+    scattering are kept.
+    """
+    a = np.asarray(material.absorption)
+    if material.name in SOFT_MATERIALS and factor != 1.0:
+        a = 1.0 - (1.0 - a) ** float(factor)
+    elif material.name in CONTENTS_SURFACES and contents:
+        a = 1.0 - (1.0 - a) * (1.0 - np.asarray(CONTENTS_ABSORPTION)) ** float(factor)
+    else:
+        return material
+    return replace(material, absorption=tuple(float(v) for v in np.clip(a, 0.0, 0.99)))
 
 
 def get_material(name: str) -> Material:

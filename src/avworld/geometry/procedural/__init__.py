@@ -19,7 +19,11 @@ from avworld.geometry.procedural.layout import ROOM_TYPES, make_floor_plan
 from avworld.geometry.procedural.shell import ShellBuilder
 from avworld.geometry.scene import Scene
 
-GENERATOR_VERSION = 1
+#: version of the generator's output (2: soft furnishings, rugs, curtains and the contents allowance of
+#: home-like acoustics); saved episodes of older houses fail their scene-hash check and need regenerating
+GENERATOR_VERSION = 2
+#: the random stream the layouts are drawn from (kept at 1 so that a seed keeps its floor plan)
+_RNG_STREAM = 1
 
 __all__ = ["HouseConfig", "HouseConfigError", "generate_house", "ROOM_TYPES", "GENERATOR_VERSION"]
 
@@ -35,7 +39,7 @@ def generate_house(config: HouseConfig | None = None, seed: int = 0) -> Scene:
     cfg = config or HouseConfig()
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise HouseConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    rng = np.random.default_rng([int(seed), GENERATOR_VERSION])
+    rng = np.random.default_rng([int(seed), _RNG_STREAM])
     plan = make_floor_plan(cfg, rng)
     b = SceneBuilder()
     shell = ShellBuilder(b, plan, cfg, rng)

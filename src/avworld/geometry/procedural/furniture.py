@@ -1,5 +1,12 @@
 """Furniture: a small catalogue per room type and a placer that keeps doorways free
-and every room walkable."""
+and every room walkable.
+
+Soft furnishings (issue 16): sofas, armchairs, beds, padded dining and office chairs,
+filled bookshelves (a ``books`` front), towels and bathrobes, coats in the hallway and a
+drying rack with laundry; their materials' sources are listed in
+:mod:`avworld.geometry.materials`. After placing, :meth:`FurniturePlacer.place_all` applies
+``HouseConfig.acoustic_damping`` and the contents allowance to the house's materials (the
+shell's rugs, curtains, walls and floors included)."""
 
 from __future__ import annotations
 
@@ -9,9 +16,11 @@ import numpy as np
 from scipy import ndimage
 
 from avworld.geometry.builder import SceneBuilder
+from avworld.geometry.materials import damped
 from avworld.geometry.procedural.config import HouseConfig
 from avworld.geometry.procedural.shell import Window
 from avworld.geometry.scene import Door, Room, SceneObject
+from avworld.geometry.semantics import SEMANTIC_ID
 
 
 @dataclass(frozen=True)
@@ -24,48 +33,71 @@ class Item:
     place: str = "wall"  # "wall": back against a wall; "free": anywhere with clearance
     shape: str = "box"  # box | table | chair | bed | sofa | shelf
     prob: float = 1.0
+    #: bottom of the item above the floor (m): > 0 for things hanging on a wall (towels, coats)
+    z0: float = 0.0
+    #: kept in every room of its type whenever ``furniture_density > 0`` (a bedroom's bed)
+    essential: bool = False
 
 
-_BED = Item("bed", (1.4, 1.8), (2.0, 2.1), (0.5, 0.6), "bedding", shape="bed")
+_BED = Item("bed", (1.4, 1.8), (2.0, 2.1), (0.5, 0.6), "bedding", shape="bed", essential=True)
 _NIGHT = Item("nightstand", (0.4, 0.5), (0.35, 0.45), (0.5, 0.6), "wood_furniture", prob=0.8)
 _WARDROBE = Item("wardrobe", (1.0, 1.8), (0.55, 0.65), (1.9, 2.2), "wood_furniture", prob=0.8)
 _DESK = Item("desk", (1.0, 1.4), (0.55, 0.7), (0.72, 0.76), "wood_furniture", shape="table", prob=0.6)
 _CHAIR = Item("chair", (0.42, 0.48), (0.42, 0.48), (0.85, 0.95), "dark_wood", "free", "chair", prob=0.6)
+# chairs with an upholstered seat and back (the legs stay wooden)
+_PADDED_CHAIR = Item("chair", (0.44, 0.5), (0.44, 0.5), (0.85, 0.95), "upholstery", "free", "chair", prob=0.7)
 _PLANT = Item("plant", (0.3, 0.5), (0.3, 0.5), (0.6, 1.4), "plant", prob=0.5)
+# a wooden case whose front is lined with books
 _SHELF = Item("bookshelf", (0.8, 1.2), (0.3, 0.4), (1.6, 2.0), "dark_wood", shape="shelf", prob=0.6)
 _CABINET = Item("cabinet", (0.8, 1.4), (0.4, 0.5), (0.8, 1.0), "wood_furniture", prob=0.7)
 
+
+def _armchair(prob: float) -> Item:
+    return Item("armchair", (0.75, 0.9), (0.75, 0.9), (0.8, 0.9), "upholstery", "free", "sofa", prob)
+
+
+# towels on a rail, hanging from about 1.5 m down to 0.85 m
+_TOWEL = Item("towel", (0.5, 0.7), (0.05, 0.07), (1.45, 1.6), "towel", prob=0.9, z0=0.85)
+
 CATALOGUE: dict[str, tuple[Item, ...]] = {
-    "bedroom": (_BED, _NIGHT, _WARDROBE, _DESK, _CHAIR, _PLANT),
+    "bedroom": (_BED, _NIGHT, _NIGHT, _WARDROBE, _DESK, _CHAIR, _armchair(0.3), _PLANT),
     "living_room": (
-        Item("sofa", (1.8, 2.4), (0.85, 0.95), (0.8, 0.9), "upholstery", shape="sofa"),
+        Item("sofa", (1.8, 2.4), (0.85, 0.95), (0.8, 0.9), "upholstery", shape="sofa", essential=True),
         Item("tv_stand", (1.2, 1.8), (0.4, 0.5), (0.45, 0.6), "dark_wood"),
         Item("coffee_table", (0.9, 1.2), (0.5, 0.7), (0.4, 0.48), "wood_furniture", "free", "table", 0.8),
-        Item("armchair", (0.75, 0.9), (0.75, 0.9), (0.8, 0.9), "upholstery", "free", "sofa", 0.6),
+        _armchair(0.8), _armchair(0.4),
         _SHELF, _PLANT, _PLANT,
     ),
     "kitchen": (
         Item("counter", (1.8, 3.0), (0.6, 0.65), (0.88, 0.92), "marble"),
         Item("fridge", (0.6, 0.75), (0.65, 0.75), (1.7, 1.9), "metal"),
         Item("stove", (0.6, 0.75), (0.6, 0.65), (0.88, 0.92), "metal", prob=0.8),
-        Item("table", (1.0, 1.3), (0.7, 0.9), (0.72, 0.76), "wood_furniture", "free", "table", 0.6),
-        _CHAIR,
+        Item("table", (1.0, 1.3), (0.7, 0.9), (0.72, 0.76), "wood_furniture", "free", "table", 0.8),
+        _PADDED_CHAIR, _PADDED_CHAIR,
     ),
     "dining_room": (
         Item("table", (1.5, 2.0), (0.85, 1.0), (0.72, 0.76), "wood_furniture", "free", "table"),
-        _CHAIR, _CHAIR, _CHAIR, _CABINET, _PLANT,
+        _PADDED_CHAIR, _PADDED_CHAIR, _PADDED_CHAIR, _CABINET, _PLANT,
     ),
     "bathroom": (
         Item("toilet", (0.38, 0.42), (0.6, 0.7), (0.7, 0.8), "ceramic"),
         Item("sink", (0.5, 0.7), (0.4, 0.5), (0.82, 0.88), "ceramic"),
         Item("bathtub", (1.5, 1.7), (0.7, 0.8), (0.5, 0.6), "ceramic", prob=0.7),
+        _TOWEL, _TOWEL, Item("towel", (0.6, 0.8), (0.15, 0.25), (1.5, 1.7), "towel", prob=0.5, z0=0.7),  # bathrobes
     ),
-    "office": (_DESK, _CHAIR, _SHELF, _SHELF, _CABINET, _PLANT),
-    "hallway": (_CABINET, _PLANT),
-    "laundry": (_CABINET, Item("counter", (1.2, 2.0), (0.6, 0.65), (0.88, 0.92), "metal"), _SHELF),
+    "office": (_DESK, Item("chair", (0.5, 0.6), (0.5, 0.6), (0.95, 1.1), "upholstery", "free", "chair", 0.9),
+               _SHELF, _SHELF, _CABINET, _PLANT),
+    "hallway": (_CABINET, _PLANT,
+                # coats on hooks, hanging from about 1.75 m down to 0.8 m
+                Item("coat_rack", (0.8, 1.4), (0.3, 0.4), (1.7, 1.8), "coats", prob=0.9, z0=0.8)),
+    "laundry": (_CABINET, Item("counter", (1.2, 2.0), (0.6, 0.65), (0.88, 0.92), "metal"), _SHELF,
+                # a drying rack with laundry
+                Item("drying_rack", (0.8, 1.2), (0.5, 0.6), (1.0, 1.2), "towel", "free", prob=0.7, z0=0.4)),
 }
 
 _GRID = 0.1  # resolution (m) of the walkability check inside a room
+#: furniture covers at most this share of a room's floor (a small bedroom's bed may exceed it alone)
+MAX_COVER = 0.4
 
 
 def _rect_cells(room_lo, shape, lo, hi):
@@ -85,8 +117,15 @@ class FurniturePlacer:
         self.b, self.cfg, self.rng, self.doors, self.windows = b, cfg, rng, doors, windows
 
     def place_all(self, rooms: list[Room]) -> None:
+        """Furnish every room, then turn the house's materials into furnished-home ones
+        (:func:`~avworld.geometry.materials.damped`: soft materials scaled by
+        ``HouseConfig.acoustic_damping``, walls and floors given the contents allowance
+        unless ``furniture_density == 0``). No random numbers are drawn for that, so the
+        geometry is the same for every ``acoustic_damping``."""
         for room in rooms:
             self._place_room(room)
+        contents = self.cfg.furniture_density > 0
+        self.b.materials[:] = [damped(m, self.cfg.acoustic_damping, contents) for m in self.b.materials]
 
     # ----------------------------------------------------------------- per room
     def _place_room(self, room: Room) -> None:
@@ -107,10 +146,10 @@ class FurniturePlacer:
             anchors.append((int((a[1] - lo[1]) / _GRID), int((a[0] - lo[0]) / _GRID)))
         boxes: list[tuple[np.ndarray, np.ndarray]] = []
         for item in CATALOGUE.get(room.room_type, ()):
-            keep_prob = item.prob * (0.4 + 0.6 * self.cfg.furniture_density)
+            keep_prob = 1.0 if item.essential else item.prob * (0.4 + 0.6 * self.cfg.furniture_density)
             if self.rng.random() > keep_prob or self.cfg.furniture_density == 0:
                 continue
-            for _ in range(12):
+            for _ in range(40 if item.essential else 12):
                 cand = self._propose(item, lo, hi)
                 if cand is None:
                     continue
@@ -119,6 +158,8 @@ class FurniturePlacer:
                     continue
                 trial = occupied.copy()
                 trial[_rect_cells(lo, shape, blo - 0.02, bhi + 0.02)] = True
+                if not item.essential and trial.mean() > MAX_COVER:
+                    continue
                 if not self._walkable(trial, anchors):
                     continue
                 occupied = trial
@@ -192,6 +233,7 @@ class FurniturePlacer:
     def _emit(self, item: Item, lo, hi, yaw: float, room: int) -> None:
         idx = len(self.b.objects)
         b, cat, mat = self.b, item.category, item.material
+        sem = cat if cat in SEMANTIC_ID else "object"  # e.g. towels: object "towel", faces "object"
         x0, y0, z0 = lo
         x1, y1, z1 = hi
         if item.shape == "table":
@@ -212,13 +254,17 @@ class FurniturePlacer:
             seat = 0.46
             b.add_box((x0, y0, seat - 0.05), (x1, y1, seat), mat, cat, idx)
             for lx, ly in ((x0, y0), (x1 - 0.04, y0), (x0, y1 - 0.04), (x1 - 0.04, y1 - 0.04)):
-                b.add_box((lx, ly, 0.0), (lx + 0.04, ly + 0.04, seat - 0.05), mat, cat, idx, skip=("bottom", "top"))
+                b.add_box((lx, ly, 0.0), (lx + 0.04, ly + 0.04, seat - 0.05), "dark_wood", cat, idx,
+                          skip=("bottom", "top"))
             back = _back_strip(lo, hi, 90.0 * int(self.rng.integers(4)), 0.05)
             b.add_box((back[0], back[1], seat), (back[2], back[3], z1), mat, cat, idx)
         elif item.shape == "shelf":
-            b.add_box((x0, y0, 0.0), (x1, y1, z1), mat, cat, idx, skip=("bottom",))
+            front = ("+x", "+y", "-x", "-y")[int(round(yaw / 90.0)) % 4]
+            b.add_box((x0, y0, 0.0), (x1, y1, z1), mat, cat, idx, skip=("bottom",), side_materials={front: "books"})
+        elif item.z0 > 0:  # hanging: every side shows
+            b.add_box((x0, y0, item.z0), (x1, y1, z1), mat, sem, idx)
         else:
-            b.add_box((x0, y0, 0.0), (x1, y1, z1), mat, cat, idx, skip=("bottom",))
+            b.add_box((x0, y0, 0.0), (x1, y1, z1), mat, sem, idx, skip=("bottom",))
         b.objects.append(SceneObject(idx, cat, tuple(float(v) for v in lo), tuple(float(v) for v in hi), room, yaw))
 
 

@@ -1,5 +1,8 @@
 """The building shell: floors, ceilings, walls of real thickness with door and window
-openings, glass panes and curtains, optional outdoor ground."""
+openings, glass panes and curtains, rugs on hard floors, optional outdoor ground.
+
+Curtains and rugs are the shell's soft furnishings (issue 16): their materials and the
+sources of their absorption are listed in :mod:`avworld.geometry.materials`."""
 
 from __future__ import annotations
 
@@ -13,12 +16,12 @@ from avworld.geometry.procedural.layout import FloorPlan, Opening, Rect
 from avworld.geometry.scene import Door, Room
 
 FLOOR_MATERIALS = {
-    "living_room": ("wood_floor", "carpet"),
-    "bedroom": ("carpet", "wood_floor"),
+    "living_room": ("wood_floor", "carpet_underlay"),
+    "bedroom": ("carpet_underlay", "wood_floor"),
     "kitchen": ("tile", "marble"),
     "bathroom": ("tile",),
     "dining_room": ("wood_floor", "tile"),
-    "office": ("carpet", "wood_floor"),
+    "office": ("carpet_underlay", "wood_floor"),
     "hallway": ("wood_floor", "tile"),
     "laundry": ("concrete", "tile"),
 }
@@ -30,7 +33,29 @@ WALL_MATERIALS = {
 DEFAULT_WALLS = ("plaster", "painted_plaster_blue", "painted_plaster_green", "painted_plaster_warm")
 CEILING_MATERIALS = {"office": ("acoustic_tile", "ceiling_plaster")}
 EXTERIOR_MATERIALS = ("brick", "concrete")
-CURTAIN_ROOMS = frozenset({"living_room", "bedroom", "dining_room", "office"})
+#: curtains at a window: room type -> (probability per window, materials to pick from)
+CURTAINS = {
+    "living_room": (0.9, ("drape", "curtain")),
+    "bedroom": (0.9, ("drape", "curtain")),
+    "dining_room": (0.7, ("drape", "curtain")),
+    "office": (0.6, ("drape", "sheer_curtain")),
+    "kitchen": (0.6, ("sheer_curtain",)),
+    "bathroom": (0.4, ("sheer_curtain",)),
+}
+#: rugs on floors that are not carpeted: room type -> (probability, width range, length
+#: range) in metres, the length along the room's longer side; hallway and kitchen rugs are
+#: runners, the bathroom's a bath mat. None with ``furniture_density == 0``.
+RUGS = {
+    "living_room": (0.9, (1.6, 2.5), (2.3, 3.4)),
+    "bedroom": (0.8, (1.4, 2.0), (2.0, 2.8)),
+    "dining_room": (0.6, (1.6, 2.2), (2.2, 3.0)),
+    "office": (0.5, (1.2, 1.8), (1.6, 2.4)),
+    "hallway": (0.5, (0.7, 0.9), (1.8, 3.0)),
+    "kitchen": (0.4, (0.6, 0.8), (1.4, 2.2)),
+    "bathroom": (0.8, (0.5, 0.6), (0.8, 0.9)),
+}
+RUG_MATERIALS = ("rug", "rug_blue", "rug_beige")
+RUG_THICKNESS_M = 0.012
 
 
 @dataclass
@@ -135,6 +160,7 @@ class ShellBuilder:
 
     def build(self) -> None:
         self._floors_and_ceilings()
+        self._rugs()
         self._walls()
         self._rooms_and_doors()
         if self.cfg.outdoor:
@@ -187,20 +213,49 @@ class ShellBuilder:
         self._box_along(axis, coord, w0, w1, sill, top, neg, pos, material="glass", semantic="window", depth=0.02)
         room = neg if neg >= 0 else pos
         self.windows.append(Window(room, axis, coord, w0, w1, sill, top))
-        if self.plan.room_types[room] in CURTAIN_ROOMS and rng.random() < 0.6:
-            self._curtains(room, axis, coord, w0, w1, top, inward=+1 if room == pos else -1)
+        prob, materials = CURTAINS.get(self.plan.room_types[room], (0.0, ()))
+        if prob > 0 and rng.random() < prob:
+            self._curtains(axis, coord, w0, w1, top, +1 if room == pos else -1, _pick(rng, materials))
 
-    def _curtains(self, room, axis, coord, w0, w1, top, inward) -> None:
-        # two floor-length panels beside the window, hanging just inside the room
+    def _curtains(self, axis, coord, w0, w1, top, inward, material: str) -> None:
+        # two floor-length panels drawn open beside the window (0.5 m stacks, 0.2 m of them
+        # over the glass), hanging just inside the room
         d0 = coord + inward * self.t / 2
         d1 = d0 + inward * 0.08
         lo_d, hi_d = min(d0, d1), max(d0, d1)
-        for a, b in ((w0 - 0.3, w0 + 0.1), (w1 - 0.1, w1 + 0.3)):
+        for a, b in ((w0 - 0.3, w0 + 0.2), (w1 - 0.2, w1 + 0.3)):
             if axis == "x":
                 lo, hi = (lo_d, a, 0.02), (hi_d, b, top + 0.15)
             else:
                 lo, hi = (a, lo_d, 0.02), (b, hi_d, top + 0.15)
-            self.b.add_box(lo, hi, "curtain", "curtain")
+            self.b.add_box(lo, hi, material, "curtain")
+
+    def _rugs(self) -> None:
+        """A rug near the middle of rooms whose floor is hard (:data:`RUGS`).
+
+        A thin slab on the floor (walkable: far below ``NavConfig.max_climb_m``); furniture
+        placed later may stand on it. Semantic class ``floor``.
+        """
+        if self.cfg.furniture_density == 0:
+            return
+        rng, m = self.rng, self.t / 2 + 0.3
+        for k, r in enumerate(self.plan.rects):
+            spec = RUGS.get(self.plan.room_types[k])
+            if spec is None or self.styles[k].floor.startswith("carpet") or rng.random() >= spec[0]:
+                continue
+            _, width, length = spec
+            w, ln = float(rng.uniform(*width)), float(rng.uniform(*length))
+            material = _pick(rng, RUG_MATERIALS)
+            jitter = rng.uniform(-1.0, 1.0, 2)
+            size = np.array([ln, w] if r.w >= r.h else [w, ln])
+            room_lo, room_hi = np.array([r.x0 + m, r.y0 + m]), np.array([r.x1 - m, r.y1 - m])
+            size = np.minimum(size, room_hi - room_lo)
+            if np.any(size < 0.5):
+                continue
+            slack = room_hi - room_lo - size
+            lo = room_lo + slack / 2 + jitter * np.minimum(slack / 2, 0.3)
+            self.b.add_box((lo[0], lo[1], 0.0), (lo[0] + size[0], lo[1] + size[1], RUG_THICKNESS_M),
+                           material, "floor", skip=("bottom",))
 
     def _rooms_and_doors(self) -> None:
         t, H = self.t, self.H
