@@ -148,11 +148,59 @@ def test_directional_tail_equals_the_per_sample_envelope_product(room):
     h = (int(spb) + 1) // 2
     k = -(-(n - h) // int(spb))
     bank_len = 1 << int(np.ceil(np.log2(max(2 * (h + k * int(spb)), 4 * FS))))
-    bank = direction_noise_bank(FS, bank_len)
+    bank = direction_noise_bank(FS, bank_len).transpose(1, 0, 2, 3).reshape(126, bank_len)  # (dir, band, h) rows
     offset = int(srir.noise_seed % (bank_len - (h + k * int(spb))))
     ref = component_weights(dec).astype(np.float64) @ (env * bank[:, offset : offset + n].astype(np.float64))
     assert total == n
     assert np.abs(field.components - ref).max() <= 1e-4 * np.abs(ref).max()
+
+
+def test_two_stage_late_field_matches_its_references(room):
+    """With the order-1 second stage: before the crossfade block the components are the single-stage
+    ones; after it, orders >= 2 are zero and the first-order rows equal a per-sample reference of the
+    quadrant stage (its own noise rows, amplitudes from the merged fractions, order-1 decoder weights)."""
+    from avworld.acoustics.late_decoder import build_decoder
+    from avworld.acoustics.late_field import (
+        LATE_SECTOR_AZ_RAD,
+        LATE_STAGE_S,
+        DirectionalTail,
+        _merge_to_quadrants,
+        bin_fractions,
+        component_weights,
+        direction_noise_bank,
+    )
+
+    srir, hrtf = room
+    n = int(np.ceil(srir.duration_s * FS))
+    dec, dec1 = build_decoder(hrtf, srir.late_order), build_decoder(hrtf, 1)
+    one = DirectionalTail(srir, dec, n).components
+    two = DirectionalTail(srir, dec, n, late_dec=dec1).components
+    m = int(srir.tail_bin_s * FS)
+    h = (m + 1) // 2
+    k = -(-(n - h) // m)
+    jc = int(np.ceil(((srir.delay_s.min() + LATE_STAGE_S) * FS - h) / m))
+    lo = h + jc * m
+    assert 0 < lo < n - m
+    np.testing.assert_array_equal(two[:, :lo], one[:, :lo])
+    R = 2 * srir.late_order + 1
+    assert not two.reshape(2, R, n)[:, 3:, lo + m :].any()
+    bins = srir.tail.shape[1]
+    spb = srir.tail_bin_s * FS
+    frac = _merge_to_quadrants(bin_fractions(srir.tail_dir, bins, srir.tail_bin_s, float(srir.delay_s.min())))
+    amp = np.sqrt(srir.tail.T[:, :, None] / spb * frac)  # (B, 7, 5)
+    amp = np.repeat(amp.transpose(0, 2, 1)[..., None], 2, axis=3).reshape(bins, -1)  # (B, 70): dir, band, h
+    centres = (np.arange(bins) + 0.5) * spb
+    t = np.arange(n)
+    env = np.stack([np.interp(t, np.append(centres, centres[-1] + spb), np.append(a, 0.0), left=a[0]) for a in amp.T])
+    total = h + k * m
+    bank_len = 1 << int(np.ceil(np.log2(max(2 * total, 4 * FS))))
+    offset = int(srir.noise_seed % (bank_len - total))
+    offset2 = (offset + bank_len // 2) % (bank_len - total)
+    bank = direction_noise_bank(FS, bank_len)[:, :5].transpose(1, 0, 2, 3).reshape(70, bank_len)
+    W4 = component_weights(dec1, LATE_SECTOR_AZ_RAD).astype(np.float64)  # (6, 70)
+    ref = W4 @ (env * bank[:, offset2 : offset2 + n].astype(np.float64))  # (6, n): U0, U1, V1 per ear
+    got = two.reshape(2, R, n)[:, :3].reshape(6, n)
+    assert np.abs(got[:, lo + m :] - ref[:, lo + m :]).max() <= 1e-4 * np.abs(ref).max()
 
 
 @pytest.mark.parametrize("edge", [1, 7, 40])

@@ -40,28 +40,30 @@ _ROWS_IN = NUM_DIRS * 7 * 2  # noise rows: direction bin, band, {noise, Hilbert 
 
 @lru_cache(maxsize=4)
 def direction_noise_bank(sample_rate_hz: int, n_samples: int, seed: int = 24680) -> np.ndarray:
-    """(126, n_samples) float32 read-only rows ``(bin k, band b, h)``: band b of white noise k (h = 0)
-    and its Hilbert transform (h = 1); each white noise has unit variance, band b keeps its share."""
+    """(7, 9, 2, n_samples) float32 read-only, band-major: band b of white noise k (direction bin k) in
+    ``[b, k, 0]`` and its Hilbert transform in ``[b, k, 1]``; each white noise has unit variance, band b
+    keeps its share of it."""
     rng = np.random.default_rng(seed)
     masks = band_split_masks(n_samples, sample_rate_hz)
-    out = np.empty((NUM_DIRS, 7, 2, n_samples), np.float32)
+    out = np.empty((7, NUM_DIRS, 2, n_samples), np.float32)
     for k in range(NUM_DIRS):
         white = rng.standard_normal(n_samples)
         spec = np.fft.rfft(white / white.std())
         for b in range(7):
             part = spec * masks[b]
-            out[k, b, 0] = np.fft.irfft(part, n_samples)
-            out[k, b, 1] = np.fft.irfft(-1j * part, n_samples)
-    out = out.reshape(_ROWS_IN, n_samples)
+            out[b, k, 0] = np.fft.irfft(part, n_samples)
+            out[b, k, 1] = np.fft.irfft(-1j * part, n_samples)
     out.flags.writeable = False
     return out
 
 
-def component_weights(dec: LateDecoder) -> np.ndarray:
-    """(2 (2M+1), 126) real weights of the noise rows in the components U[e, 0], U[e, m], V[e, m]."""
+def component_weights(dec: LateDecoder, sector_az: np.ndarray = SECTOR_AZ_RAD) -> np.ndarray:
+    """(2 (2M+1), (K+1) x 7 x 2) real weights of the noise rows (K horizontal sectors at ``sector_az`` and
+    the vertical bin, band, {noise, Hilbert twin}) in the components U[e, 0], U[e, m], V[e, m]."""
     M = dec.order
     R = 2 * M + 1
-    W = np.zeros((2, R, NUM_DIRS, 7, 2))
+    K = len(sector_az)
+    W = np.zeros((2, R, K + 1, 7, 2))
 
     def put(e, r, k, g, imag_part: bool):
         # Re(g s^a) = Re g s - Im g Hs ; Im(g s^a) = Im g s + Re g Hs
@@ -71,16 +73,16 @@ def component_weights(dec: LateDecoder) -> np.ndarray:
             W[e, r, k, :, 0], W[e, r, k, :, 1] = g.real, -g.imag
 
     for e in range(2):
-        for k in range(NUM_SECTORS):
-            a = SECTOR_AZ_RAD[k]
+        for k in range(K):
+            a = sector_az[k]
             put(e, 0, k, dec.c[e, :, M], False)
             for m in range(1, M + 1):
                 plus = dec.c[e, :, M + m] * np.exp(1j * m * a)
                 minus = dec.c[e, :, M - m] * np.exp(-1j * m * a)
                 put(e, 2 * m - 1, k, plus + minus, False)
                 put(e, 2 * m, k, plus - minus, True)
-        put(e, 0, NUM_SECTORS, dec.v[e], False)
-    return W.reshape(2 * R, _ROWS_IN).astype(np.float32)
+        put(e, 0, K, dec.v[e], False)
+    return W.reshape(2 * R, (K + 1) * 14).astype(np.float32)
 
 
 def yaw_weights(order: int, yaw_rad: float) -> np.ndarray:
@@ -108,41 +110,63 @@ def bin_fractions(tail_dir: np.ndarray, n_bins: int, bin_s: float, direct_s: flo
 _GEMM_COLUMNS = 1024
 
 
-def _shape(bank, offset, gp, Wb, rows, h, k, m, frac_t, R):
-    """(2R, h + k m) components: per band b, its (9 directions x {noise, Hilbert}) = 18 noise rows times
-    their amplitudes (value ``gp[b, :, j]`` at bin centre j, linear to the next), weighted by ``Wb[b]``
-    (2R, 18) for the orders the band needs (``rows[b]`` = 2 M_b + 1 per ear)."""
-    total = h + k * m
-    out = np.zeros((2, R, total), np.float32)
-    x = np.empty((gp.shape[1], total), np.float32)
+def _shape(bank, offset, gp, Wb, rows, h, m, frac_t, R, j0, j1):
+    """(2R, width) components over blocks ``j0 .. j1 - 1`` (block -1: the ``h`` samples before the first
+    bin centre; block j >= 0: the ``m`` samples from centre j): per band b, its noise rows ``bank[b]``
+    (the first ``gp.shape[1] / 2`` directions, {noise, Hilbert}) from ``offset`` times their amplitudes (value ``gp[b, :, j]`` at bin
+    centre j, linear to the next), weighted by ``Wb[b]`` (2R, rows in) for the orders the band needs
+    (``rows[b]`` = 2 M_b + 1 per ear). Products in pieces of :data:`_GEMM_COLUMNS` columns."""
+    start = 0 if j0 < 0 else h + j0 * m
+    stop = h + j1 * m
+    width = stop - start
+    n_in = gp.shape[1]
+    out = np.zeros((2, R, width), np.float32)
+    x = np.empty((n_in, width), np.float32)
+    # columns per product: as many as keep m n k under OpenBLAS's threshold for threads (see _GEMM_COLUMNS)
+    cols = max(_GEMM_COLUMNS, (262_144 // (2 * R * n_in)) // 256 * 256)
+    acc = np.empty((2 * R, cols), np.float32)
+    lo = max(j0, 0)
     for b in range(7):
         rb = int(rows[b])
         gb = gp[b]
-        x[:, :h] = gb[:, :1]
-        body = x[:, h:].reshape(gp.shape[1], k, m)
-        np.multiply((gb[:, 1:] - gb[:, :k])[:, :, None], frac_t, out=body)
-        body += gb[:, :k, None]
-        x *= bank[:, b, :, offset : offset + total].reshape(gp.shape[1], total)
+        body_at = 0
+        if j0 < 0:
+            x[:, :h] = gb[:, :1]
+            body_at = h
+        body = x[:, body_at:].reshape(n_in, j1 - lo, m)
+        np.multiply((gb[:, lo + 1 : j1 + 1] - gb[:, lo:j1])[:, :, None], frac_t, out=body)
+        body += gb[:, lo:j1, None]
+        x *= bank[b, : n_in // 2, :, offset + start : offset + stop].reshape(n_in, width)  # a view: band-major
         w = Wb[b].reshape(2, R, -1)[:, :rb].reshape(2 * rb, -1)
-        ob = out[:, :rb].reshape(2 * rb, total) if rb < R else out.reshape(2 * R, total)
-        acc = np.empty((2 * rb, _GEMM_COLUMNS), np.float32)
-        for c0 in range(0, total, _GEMM_COLUMNS):  # small products: OpenBLAS keeps them on one thread
-            c1 = min(c0 + _GEMM_COLUMNS, total)
-            np.matmul(w, x[:, c0:c1], out=acc[:, : c1 - c0])
-            if rb < R:
-                out[:, :rb, c0:c1] += acc[:, : c1 - c0].reshape(2, rb, c1 - c0)
-            else:
-                ob[:, c0:c1] += acc[:, : c1 - c0]
-    return out.reshape(2 * R, total)
+        for c0 in range(0, width, cols):  # small products: OpenBLAS keeps them on one thread
+            c1 = min(c0 + cols, width)
+            a = acc[: 2 * rb, : c1 - c0]
+            np.matmul(w, x[:, c0:c1], out=a)
+            out[:, :rb, c0:c1] += a.reshape(2, rb, c1 - c0)
+    return out
 
 
+#: the late field's second stage: 4 horizontal sectors (0, 90, 180, 270 degrees) + vertical, order 1
+LATE_SECTOR_AZ_RAD = 0.5 * np.pi * np.arange(4)
+#: the second stage starts this long after the direct sound (the start of the last time segment)
+LATE_STAGE_S = SEGMENT_EDGES_S[-1]
+
+
+def _merge_to_quadrants(frac: np.ndarray) -> np.ndarray:
+    """(..., 7, 5) fractions on 4 quadrant directions + vertical from (..., 7, 9) on 8 sectors + vertical:
+    a sector on a quadrant direction goes to it, one between two quadrants half to each."""
+    out = np.empty(frac.shape[:-1] + (5,), frac.dtype)
+    for j in range(4):
+        out[..., j] = frac[..., 2 * j] + 0.5 * (frac[..., (2 * j - 1) % 8] + frac[..., 2 * j + 1])
+    out[..., 4] = frac[..., 8]
+    return out
 
 
 class DirectionalTail:
     """The ``2 (2M+1)`` component signals of one spatial RIR's directional tail (read-only, (2R, n)),
     and the binaural tail at any yaw (:meth:`at`, cached for the last few yaws)."""
 
-    def __init__(self, srir, dec: LateDecoder, n: int) -> None:
+    def __init__(self, srir, dec: LateDecoder, n: int, late_dec: LateDecoder | None = None) -> None:
         self.order = dec.order
         fs = srir.sample_rate_hz
         spb = srir.tail_bin_s * fs
@@ -153,31 +177,53 @@ class DirectionalTail:
         bins = amp.shape[1]
         direct_s = float(srir.delay_s.min()) if len(srir.delay_s) else 0.0
         frac = bin_fractions(np.asarray(srir.tail_dir, np.float32), bins, srir.tail_bin_s, direct_s)  # (B, 7, 9)
-        g = amp.T[:, :, None] * np.sqrt(np.maximum(frac, 0.0))  # (B, 7, 9) amplitude per band and direction
-        g = np.repeat(g.transpose(0, 2, 1)[:, :, :, None], 2, axis=3).reshape(bins, _ROWS_IN)  # (B, 126)
-        W = component_weights(dec).reshape(2, 2 * dec.order + 1, NUM_DIRS, 7, 2)
-        # amplitude per sample of each (direction, band): linear between bin centres (the first bin's
-        # value before its centre, a ramp to zero after the last), as the isotropic tail's envelope;
-        # built block by block (h samples, then k blocks of m from the bin centres), all contiguous
+        # blocks: h samples before the first bin centre, then k blocks of m samples from the bin centres
         h = (m + 1) // 2
         k = max(0, -(-(n - h) // m))
-        gp = np.zeros((_ROWS_IN, k + 1), np.float32)
-        gp[:, : min(bins, k + 1)] = g[: k + 1].T
-        gp = gp.reshape(NUM_DIRS, 7, 2, k + 1)
-        frac_t = ((np.arange(m) + (h - 0.5 * m)) / m).astype(np.float32)
         total = h + k * m
+        frac_t = ((np.arange(m) + (h - 0.5 * m)) / m).astype(np.float32)
         bank_len = 1 << int(np.ceil(np.log2(max(2 * total, 4 * fs))))
-        bank = direction_noise_bank(fs, bank_len).reshape(NUM_DIRS, 7, 2, bank_len)
+        bank = direction_noise_bank(fs, bank_len)
         offset = int(srir.noise_seed % (bank_len - total))
         R = 2 * self.order + 1
-        Wb = np.ascontiguousarray(W.transpose(3, 0, 1, 2, 4).reshape(7, 2 * R, NUM_DIRS * 2))  # (7, 2R, 18)
-        rows = (2 * np.asarray(dec.band_order, np.int64) + 1)
-        out = _shape(bank, offset, np.ascontiguousarray(gp.transpose(1, 0, 2, 3).reshape(7, NUM_DIRS * 2, k + 1)),
-                     Wb, rows, h, k, m, frac_t, R)
-        out = out[:, :n]
-        self.components = out
+        # stage 1, up to LATE_STAGE_S after the direct sound (+ one block to crossfade): 8 sectors + vertical
+        # at the decoder's order; stage 2, the rest: 4 quadrants + vertical at order 1 (a late field close to
+        # diffuse needs no more, and this costs ~1/3), from other noise rows of the bank
+        jc = int(np.clip(np.ceil(((direct_s + LATE_STAGE_S) * fs - h) / m), 0, k)) if late_dec is not None else k
+        out = np.zeros((2, R, total), np.float32)
+        stop1 = min(jc + 1, k)
+        if stop1 > -1:
+            g = self._amplitudes(amp, frac, k)  # (7, 18, k + 1)
+            W = component_weights(dec).reshape(2 * R, NUM_DIRS, 7, 2).transpose(2, 0, 1, 3)
+            part = _shape(bank, offset, g, np.ascontiguousarray(W.reshape(7, 2 * R, NUM_DIRS * 2)),
+                          2 * np.asarray(dec.band_order, np.int64) + 1, h, m, frac_t, R, -1, stop1)
+            out[:, :, : part.shape[2]] = part
+        if jc < k:
+            g4 = self._amplitudes(amp, _merge_to_quadrants(frac), k)  # (7, 10, k + 1)
+            W4 = component_weights(late_dec, LATE_SECTOR_AZ_RAD).reshape(6, 5, 7, 2).transpose(2, 0, 1, 3)
+            offset2 = (offset + bank_len // 2) % (bank_len - total)  # noise independent of stage 1's
+            part = _shape(bank, offset2, g4, np.ascontiguousarray(W4.reshape(7, 6, 10)),
+                          np.full(7, 3, np.int64), h, m, frac_t, 3, jc, k)
+            lo = h + jc * m
+            if stop1 > jc:  # crossfade block jc with equal power (the two stages' noises are independent)
+                ramp = (np.arange(m) + 0.5) / m
+                out[:, :, lo : lo + m] *= np.sqrt(1.0 - ramp).astype(np.float32)
+                part[:, :, :m] *= np.sqrt(ramp).astype(np.float32)
+            out[:, :3, lo:] += part
+        self.components = out.reshape(2 * R, total)[:, :n]
         self.components.flags.writeable = False
         self._at: dict[float, np.ndarray] = {}
+
+    @staticmethod
+    def _amplitudes(amp: np.ndarray, frac: np.ndarray, k: int) -> np.ndarray:
+        """(7, D x 2, k + 1) float32 amplitude per band, (direction, {noise, Hilbert}) and bin centre:
+        ``sqrt(energy x fraction)``, zero beyond the tail's last bin."""
+        bins, D = amp.shape[1], frac.shape[-1]
+        g = amp.T[:, :, None] * np.sqrt(np.maximum(frac, 0.0))  # (B, 7, D)
+        out = np.zeros((7, D, 2, k + 1), np.float32)
+        nb = min(bins, k + 1)
+        out[:, :, :, :nb] = g[:nb].transpose(1, 2, 0)[:, :, None, :]
+        return out.reshape(7, 2 * D, k + 1)
 
     @property
     def nbytes(self) -> int:

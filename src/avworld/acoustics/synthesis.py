@@ -174,7 +174,7 @@ def directional_tail(srir: SpatialRIR, hrtf, n: int) -> DirectionalTail:
     hit = _DIR_CACHE.get(key)
     if hit is not None and hit[0] is srir and hit[1] is hrtf:
         return hit[2]
-    dt = DirectionalTail(srir, build_decoder(hrtf, srir.late_order), n)
+    dt = DirectionalTail(srir, build_decoder(hrtf, srir.late_order), n, late_dec=build_decoder(hrtf, 1))
     if len(_DIR_CACHE) >= _TAIL_CACHE_SIZE:
         _DIR_CACHE.pop(next(iter(_DIR_CACHE)))
     _DIR_CACHE[key] = (srir, hrtf, dt)
