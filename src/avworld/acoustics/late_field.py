@@ -113,9 +113,10 @@ _GEMM_COLUMNS = 1024
 def _shape(bank, offset, gp, Wb, rows, h, m, frac_t, R, j0, j1):
     """(2R, width) components over blocks ``j0 .. j1 - 1`` (block -1: the ``h`` samples before the first
     bin centre; block j >= 0: the ``m`` samples from centre j): per band b, its noise rows ``bank[b]``
-    (the first ``gp.shape[1] / 2`` directions, {noise, Hilbert}) from ``offset`` times their amplitudes (value ``gp[b, :, j]`` at bin
-    centre j, linear to the next), weighted by ``Wb[b]`` (2R, rows in) for the orders the band needs
-    (``rows[b]`` = 2 M_b + 1 per ear). Products in pieces of :data:`_GEMM_COLUMNS` columns."""
+    (the first ``gp.shape[1] / 2`` directions, {noise, Hilbert}) from ``offset`` times their amplitudes
+    (value ``gp[b, :, j]`` at bin centre j, linear to the next), weighted by ``Wb[b]`` (2R, rows in) for
+    the orders the band needs (``rows[b]`` = 2 M_b + 1 per ear). Products in pieces of at least
+    :data:`_GEMM_COLUMNS` columns."""
     start = 0 if j0 < 0 else h + j0 * m
     stop = h + j1 * m
     width = stop - start
