@@ -105,45 +105,36 @@ def bin_fractions(tail_dir: np.ndarray, n_bins: int, bin_s: float, direct_s: flo
     return ((1.0 - w) * tail_dir[i0] + w * tail_dir[i0 + 1]).astype(np.float32)
 
 
-#: columns per matrix product: (14 x 18) @ (18 x 1,024) stays under OpenBLAS's threshold for threads
-#: (m n k < 262,144), whose spinning threads cost 10x when another process uses the second core
-_GEMM_COLUMNS = 1024
+#: OpenBLAS runs a product on one thread when m n k < 262,144; its spinning threads cost 10x when
+#: another process uses the second core (a 14 x 18 x 16,000 product took 80 ms instead of 6)
+_BLAS_ONE_THREAD = 262_144
 
 
-def _shape(bank, offset, gp, Wb, rows, h, m, frac_t, R, j0, j1):
+def _shape(bank, offset, gp, W, h, m, frac_t, j0, j1):
     """(2R, width) components over blocks ``j0 .. j1 - 1`` (block -1: the ``h`` samples before the first
-    bin centre; block j >= 0: the ``m`` samples from centre j): per band b, its noise rows ``bank[b]``
-    (the first ``gp.shape[1] / 2`` directions, {noise, Hilbert}) from ``offset`` times their amplitudes
-    (value ``gp[b, :, j]`` at bin centre j, linear to the next), weighted by ``Wb[b]`` (2R, rows in) for
-    the orders the band needs (``rows[b]`` = 2 M_b + 1 per ear). Products in pieces of at least
-    :data:`_GEMM_COLUMNS` columns."""
+    bin centre; block j >= 0: the ``m`` samples from centre j): the noise rows ``bank[:, :D]`` (band,
+    direction, {noise, Hilbert}) from ``offset`` times their amplitudes (``gp`` (7 x 2D, k + 1): value at
+    bin centre j, linear to the next), weighted by ``W`` (2R, 7 x 2D). All bands in one product, in
+    column pieces small enough for OpenBLAS to stay on one thread (see :data:`_GEMM_COLUMNS`)."""
     start = 0 if j0 < 0 else h + j0 * m
     stop = h + j1 * m
     width = stop - start
-    n_in = gp.shape[1]
-    out = np.zeros((2, R, width), np.float32)
+    n_in = gp.shape[0]
     x = np.empty((n_in, width), np.float32)
-    # columns per product: as many as keep m n k under OpenBLAS's threshold for threads (see _GEMM_COLUMNS)
-    cols = max(_GEMM_COLUMNS, (262_144 // (2 * R * n_in)) // 256 * 256)
-    acc = np.empty((2 * R, cols), np.float32)
     lo = max(j0, 0)
-    for b in range(7):
-        rb = int(rows[b])
-        gb = gp[b]
-        body_at = 0
-        if j0 < 0:
-            x[:, :h] = gb[:, :1]
-            body_at = h
-        body = x[:, body_at:].reshape(n_in, j1 - lo, m)
-        np.multiply((gb[:, lo + 1 : j1 + 1] - gb[:, lo:j1])[:, :, None], frac_t, out=body)
-        body += gb[:, lo:j1, None]
-        x *= bank[b, : n_in // 2, :, offset + start : offset + stop].reshape(n_in, width)  # a view: band-major
-        w = Wb[b].reshape(2, R, -1)[:, :rb].reshape(2 * rb, -1)
-        for c0 in range(0, width, cols):  # small products: OpenBLAS keeps them on one thread
-            c1 = min(c0 + cols, width)
-            a = acc[: 2 * rb, : c1 - c0]
-            np.matmul(w, x[:, c0:c1], out=a)
-            out[:, :rb, c0:c1] += a.reshape(2, rb, c1 - c0)
+    body_at = 0
+    if j0 < 0:
+        x[:, :h] = gp[:, :1]
+        body_at = h
+    body = x[:, body_at:].reshape(n_in, j1 - lo, m)
+    np.multiply((gp[:, lo + 1 : j1 + 1] - gp[:, lo:j1])[:, :, None], frac_t, out=body)
+    body += gp[:, lo:j1, None]
+    x *= bank[:, : n_in // 14, :, offset + start : offset + stop].reshape(n_in, width)  # a view: no copy
+    out = np.empty((W.shape[0], width), np.float32)
+    cols = max(128, (_BLAS_ONE_THREAD // (W.shape[0] * n_in)) // 64 * 64)
+    for c0 in range(0, width, cols):
+        c1 = min(c0 + cols, width)
+        np.matmul(W, x[:, c0:c1], out=out[:, c0:c1])
     return out
 
 
@@ -194,17 +185,16 @@ class DirectionalTail:
         out = np.zeros((2, R, total), np.float32)
         stop1 = min(jc + 1, k)
         if stop1 > -1:
-            g = self._amplitudes(amp, frac, k)  # (7, 18, k + 1)
-            W = component_weights(dec).reshape(2 * R, NUM_DIRS, 7, 2).transpose(2, 0, 1, 3)
-            part = _shape(bank, offset, g, np.ascontiguousarray(W.reshape(7, 2 * R, NUM_DIRS * 2)),
-                          2 * np.asarray(dec.band_order, np.int64) + 1, h, m, frac_t, R, -1, stop1)
-            out[:, :, : part.shape[2]] = part
+            g = self._amplitudes(amp, frac, k)  # (7 x 18, k + 1)
+            W = component_weights(dec).reshape(2 * R, NUM_DIRS, 7, 2).transpose(0, 2, 1, 3).reshape(2 * R, -1)
+            part = _shape(bank, offset, g, np.ascontiguousarray(W), h, m, frac_t, -1, stop1)
+            out[:, :, : part.shape[1]] = part.reshape(2, R, -1)
         if jc < k:
-            g4 = self._amplitudes(amp, _merge_to_quadrants(frac), k)  # (7, 10, k + 1)
-            W4 = component_weights(late_dec, LATE_SECTOR_AZ_RAD).reshape(6, 5, 7, 2).transpose(2, 0, 1, 3)
+            g4 = self._amplitudes(amp, _merge_to_quadrants(frac), k)  # (7 x 10, k + 1)
+            W4 = component_weights(late_dec, LATE_SECTOR_AZ_RAD).reshape(6, 5, 7, 2).transpose(0, 2, 1, 3)
             offset2 = (offset + bank_len // 2) % (bank_len - total)  # noise independent of stage 1's
-            part = _shape(bank, offset2, g4, np.ascontiguousarray(W4.reshape(7, 6, 10)),
-                          np.full(7, 3, np.int64), h, m, frac_t, 3, jc, k)
+            part = _shape(bank, offset2, g4, np.ascontiguousarray(W4.reshape(6, -1)), h, m, frac_t, jc, k)
+            part = part.reshape(2, 3, -1)
             lo = h + jc * m
             if stop1 > jc:  # crossfade block jc with equal power (the two stages' noises are independent)
                 ramp = (np.arange(m) + 0.5) / m
@@ -217,14 +207,14 @@ class DirectionalTail:
 
     @staticmethod
     def _amplitudes(amp: np.ndarray, frac: np.ndarray, k: int) -> np.ndarray:
-        """(7, D x 2, k + 1) float32 amplitude per band, (direction, {noise, Hilbert}) and bin centre:
+        """(7 x D x 2, k + 1) float32 amplitude per (band, direction, {noise, Hilbert}) and bin centre:
         ``sqrt(energy x fraction)``, zero beyond the tail's last bin."""
         bins, D = amp.shape[1], frac.shape[-1]
         g = amp.T[:, :, None] * np.sqrt(np.maximum(frac, 0.0))  # (B, 7, D)
         out = np.zeros((7, D, 2, k + 1), np.float32)
         nb = min(bins, k + 1)
         out[:, :, :, :nb] = g[:nb].transpose(1, 2, 0)[:, :, None, :]
-        return out.reshape(7, 2 * D, k + 1)
+        return out.reshape(7 * 2 * D, k + 1)
 
     @property
     def nbytes(self) -> int:
