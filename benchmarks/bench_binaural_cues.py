@@ -48,7 +48,7 @@ import avworld  # noqa: E402
 from _common import machine_info, pin_to_one_core, save_json  # noqa: E402
 from avworld.acoustics.analysis import band_reverberation_times  # noqa: E402
 from avworld.acoustics.hrtf import load_hrtf  # noqa: E402
-from avworld.acoustics.spatial_rir import AcousticEngine  # noqa: E402
+from avworld.acoustics.spatial_rir import AcousticConfig, AcousticEngine  # noqa: E402
 from avworld.acoustics.synthesis import binaural_rir  # noqa: E402
 from avworld.geometry.navigation import NavGrid  # noqa: E402
 from avworld.geometry.procedural import HouseConfig, generate_house  # noqa: E402
@@ -120,7 +120,10 @@ def render_house(seed: int, args, hrtf, phone, use_rlr: bool, timing: dict) -> d
     nav, rc = NavGrid.build(scene), RayCaster(scene)
     rng = np.random.default_rng(seed)
     poses = make_poses(scene, nav, rc, rng, args.sources, args.listeners)
-    engine = AcousticEngine(scene)
+    engine = AcousticEngine(scene, AcousticConfig(directional_tail=not args.isotropic_tail))
+    # warm-up outside the timing: the HRTF's late-field decoders and numba's compiled kernels, once per process
+    binaural_rir(engine.spatial_rir(poses[0]["source"], poses[0]["listener"]), hrtf, 0.0)
+    engine = AcousticEngine(scene, AcousticConfig(directional_tail=not args.isotropic_tail))
     rlr_scene = None
     if use_rlr:
         import rlr_reference
@@ -222,6 +225,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=1000, help="first house seed (train, then test)")
     p.add_argument("--quick", action="store_true", help="smoke run: 1 + 1 houses, 1 source, 2 listeners, 4 yaws")
     p.add_argument("--no-rlr", action="store_true", help="avworld only")
+    p.add_argument("--isotropic-tail", action="store_true",
+                   help="avworld with AcousticConfig(directional_tail=False): the late field of earlier versions")
     p.add_argument("--label", default="", help="free text stored with the results (e.g. the engine version)")
     p.add_argument("--out", default="benchmarks/results/binaural_cues_engines.json")
     args = p.parse_args()
