@@ -31,6 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import avworld.tasks  # noqa: E402,F401  (registers the env ids)
 from _common import machine_info, save_json  # noqa: E402
+from _cue_features import fit_logistic, predict  # noqa: E402  (the reader shared with bench_binaural_cues)
 from avworld.sim.config import PRESETS as MOTION_PRESETS  # noqa: E402
 from avworld.tasks.episodes import episode_config_of, load_episodes  # noqa: E402
 
@@ -67,22 +68,6 @@ def collect(path: str, turns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     finally:
         env.close()
     return np.array(ild), np.array(side), np.array(dist)
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, steps: int = 3000, l2: float = 1e-3) -> tuple:
-    """Plain gradient-descent logistic regression (a dozen lines; no scikit-learn dependency for one probe)."""
-    mu, sd = x.mean(0), x.std(0) + 1e-6
-    a = np.c_[(x - mu) / sd, np.ones(len(x))]
-    w, t = np.zeros(a.shape[1]), (y > 0).astype(float)
-    for _ in range(steps):
-        p = 1.0 / (1.0 + np.exp(-a @ w))
-        w -= 0.1 * (a.T @ (p - t) / len(t) + l2 * w)
-    return mu, sd, w
-
-
-def predict(model: tuple, x: np.ndarray) -> np.ndarray:
-    mu, sd, w = model
-    return np.where(np.c_[(x - mu) / sd, np.ones(len(x))] @ w > 0, 1.0, -1.0)
 
 
 def main() -> None:

@@ -121,6 +121,19 @@ def test_blockwise_tail_equals_the_per_sample_envelope_product(room):
     assert np.abs(tail - ref).max() <= 1e-5 * np.abs(ref).max()
 
 
+def _per_sample_amplitudes(srir, frac: np.ndarray, n: int) -> np.ndarray:
+    """(D x 7 x 2, n) float64 reference amplitudes, rows (direction, band, {noise, Hilbert}): sqrt(energy x
+    fraction) per bin, interpolated with np.interp between the bins' centres (first value before the first
+    centre, a ramp to zero over the bin after the last)."""
+    bins = srir.tail.shape[1]
+    spb = srir.tail_bin_s * FS
+    amp = np.sqrt(srir.tail.T[:, :, None] / spb * frac)  # (B, 7, D)
+    amp = np.repeat(amp.transpose(0, 2, 1)[..., None], 2, axis=3).reshape(bins, -1)  # (B, D x 7 x 2)
+    centres = (np.arange(bins) + 0.5) * spb
+    t = np.arange(n)
+    return np.stack([np.interp(t, np.append(centres, centres[-1] + spb), np.append(a, 0.0), left=a[0]) for a in amp.T])
+
+
 def test_directional_tail_equals_the_per_sample_envelope_product(room):
     """The late field's components (shaped noises in blocks) equal a per-sample reference: every noise
     row times its amplitude interpolated linearly between the bins' centres (np.interp), weighted."""
@@ -139,11 +152,7 @@ def test_directional_tail_equals_the_per_sample_envelope_product(room):
     bins = srir.tail.shape[1]
     spb = srir.tail_bin_s * FS
     frac = bin_fractions(srir.tail_dir, bins, srir.tail_bin_s, float(srir.delay_s.min()))
-    amp = np.sqrt(srir.tail.T[:, :, None] / spb * frac)  # (B, 7, 9)
-    amp = np.repeat(amp.transpose(0, 2, 1)[..., None], 2, axis=3).reshape(bins, -1)  # (B, 126)
-    centres = (np.arange(bins) + 0.5) * spb
-    t = np.arange(n)
-    env = np.stack([np.interp(t, np.append(centres, centres[-1] + spb), np.append(a, 0.0), left=a[0]) for a in amp.T])
+    env = _per_sample_amplitudes(srir, frac, n)  # (126, n)
     total = field.components.shape[1]
     h = (int(spb) + 1) // 2
     k = -(-(n - h) // int(spb))
@@ -185,13 +194,8 @@ def test_two_stage_late_field_matches_its_references(room):
     R = 2 * srir.late_order + 1
     assert not two.reshape(2, R, n)[:, 3:, lo + m :].any()
     bins = srir.tail.shape[1]
-    spb = srir.tail_bin_s * FS
     frac = _merge_to_quadrants(bin_fractions(srir.tail_dir, bins, srir.tail_bin_s, float(srir.delay_s.min())))
-    amp = np.sqrt(srir.tail.T[:, :, None] / spb * frac)  # (B, 7, 5)
-    amp = np.repeat(amp.transpose(0, 2, 1)[..., None], 2, axis=3).reshape(bins, -1)  # (B, 70): dir, band, h
-    centres = (np.arange(bins) + 0.5) * spb
-    t = np.arange(n)
-    env = np.stack([np.interp(t, np.append(centres, centres[-1] + spb), np.append(a, 0.0), left=a[0]) for a in amp.T])
+    env = _per_sample_amplitudes(srir, frac, n)  # (70, n)
     total = h + k * m
     bank_len = 1 << int(np.ceil(np.log2(max(2 * total, 4 * FS))))
     offset = int(srir.noise_seed % (bank_len - total))
