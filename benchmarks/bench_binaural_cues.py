@@ -120,10 +120,12 @@ def render_house(seed: int, args, hrtf, phone, use_rlr: bool, timing: dict) -> d
     nav, rc = NavGrid.build(scene), RayCaster(scene)
     rng = np.random.default_rng(seed)
     poses = make_poses(scene, nav, rc, rng, args.sources, args.listeners)
-    engine = AcousticEngine(scene, AcousticConfig(directional_tail=not args.isotropic_tail))
+    acfg = AcousticConfig(directional_tail=not args.isotropic_tail, listener_rays=args.listener_rays,
+                          listener_bounces=args.listener_bounces)
+    engine = AcousticEngine(scene, acfg)
     # warm-up outside the timing: the HRTF's late-field decoders and numba's compiled kernels, once per process
     binaural_rir(engine.spatial_rir(poses[0]["source"], poses[0]["listener"]), hrtf, 0.0)
-    engine = AcousticEngine(scene, AcousticConfig(directional_tail=not args.isotropic_tail))
+    engine = AcousticEngine(scene, acfg)
     rlr_scene = None
     if use_rlr:
         import rlr_reference
@@ -227,6 +229,10 @@ def main() -> None:
     p.add_argument("--no-rlr", action="store_true", help="avworld only")
     p.add_argument("--isotropic-tail", action="store_true",
                    help="avworld with AcousticConfig(directional_tail=False): the late field of earlier versions")
+    p.add_argument("--listener-rays", type=int, default=AcousticConfig.listener_rays,
+                   help="AcousticConfig.listener_rays")
+    p.add_argument("--listener-bounces", type=int, default=AcousticConfig.listener_bounces,
+                   help="AcousticConfig.listener_bounces")
     p.add_argument("--label", default="", help="free text stored with the results (e.g. the engine version)")
     p.add_argument("--out", default="benchmarks/results/binaural_cues_engines.json")
     args = p.parse_args()
