@@ -21,6 +21,7 @@ import argparse
 import importlib
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -178,7 +179,10 @@ def _cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from avworld import __version__
+
     p = argparse.ArgumentParser(prog="avworld", description="Embodied audio-visual worlds: see and hear 3D houses.")
+    p.add_argument("--version", action="version", version=f"avworld {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="AudioGoal navigation demo: oracle and heuristic agents -> --out/report.html")
@@ -255,12 +259,25 @@ _SUBSYSTEM_CLIS = ("avworld.tasks.cli", "avworld.data.cli", "avworld.train.cli")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; returns the exit status (2 bad input, 130 interrupted, 1 closed pipe)."""
     try:
-        return int(args.func(args) or 0)
+        args = build_parser().parse_args(argv)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below
+        return status
     except ValueError as exc:  # all avworld input errors are ValueError subclasses with a fix in the message
         print(f"avworld: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Commands that resume say so themselves (and return 130); this is the plain case.
+        print("avworld: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # Output piped into `head` and friends: the reader left. Point stdout at /dev/null so the
+        # interpreter's final flush does not raise again (the recipe of Python's signal docs).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":
