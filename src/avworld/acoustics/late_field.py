@@ -129,7 +129,10 @@ def _shape(bank, offset, gp, W, h, m, frac_t, j0, j1):
     body = x[:, body_at:].reshape(n_in, j1 - lo, m)
     np.multiply((gp[:, lo + 1 : j1 + 1] - gp[:, lo:j1])[:, :, None], frac_t, out=body)
     body += gp[:, lo:j1, None]
-    x *= bank[:, : n_in // 14, :, offset + start : offset + stop].reshape(n_in, width)  # a view: no copy
+    # multiplied as (7, D, 2, width): with D < 9 directions the bank's rows do not merge into one axis,
+    # and a reshape would copy them
+    d = n_in // 14
+    x.reshape(7, d, 2, width)[...] *= bank[:, :d, :, offset + start : offset + stop]
     out = np.empty((W.shape[0], width), np.float32)
     cols = max(128, (_BLAS_ONE_THREAD // (W.shape[0] * n_in)) // 64 * 64)
     for c0 in range(0, width, cols):

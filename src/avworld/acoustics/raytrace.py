@@ -33,6 +33,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from avworld.acoustics import ray_step
 from avworld.acoustics.bands import AIR_ENERGY_ATTENUATION_PER_M
 from avworld.acoustics.surfaces import Planes
 from avworld.geometry.raycast import RayCaster
@@ -154,20 +155,8 @@ def trace_rays(rc: RayCaster, planes: Planes, face_absorption: np.ndarray, face_
         faces.append(f)
         dists.append(t)
         starts.append(travelled)
-        m = back.take(f, axis=0)  # minus the face normal
-        c = np.einsum("ij,ij->i", d, m)  # > 0 when the ray hits the face's front
-        lam = local[j]
-        np.copysign(lam[:, 2], c, out=lam[:, 2])  # Lambert lobe on the side the ray came from
-        is_diffuse = u_scat[j] < scat.take(f)
-        diffuse.append(is_diffuse)
-        spec = (c + c)[:, None] * m
-        np.subtract(d, spec, out=spec)  # specular: d - 2 (d . n) n
-        new_d = np.where(is_diffuse[:, None], np.einsum("ni,nij->nj", lam, basis.take(f, axis=0)), spec)
-        step = d * t[:, None]
-        step += pos
-        pos = m * np.copysign(eps, c)[:, None]
-        np.subtract(step, pos, out=pos)  # the hit point, moved eps off the face toward the ray's side
-        d = new_d
+        pos, d, hit_diffuse = ray_step.step(pos, d, t, f, back, basis, scat, local[j], u_scat[j], eps)
+        diffuse.append(hit_diffuse)
         travelled = travelled + t
         if np.count_nonzero(travelled < max_path) <= stragglers:
             break
