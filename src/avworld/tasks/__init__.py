@@ -1,11 +1,11 @@
 """Tasks: gymnasium environments, episode datasets, baseline agents.
 
-Importing this package registers the gymnasium ids ``avworld/AudioGoal-v0`` (discrete
-actions) and ``avworld/AudioGoalContinuous-v0`` (velocity actions).
+The gymnasium ids ``avworld/AudioGoal-v0`` (discrete actions) and
+``avworld/AudioGoalContinuous-v0`` (velocity actions) are registered by ``import avworld``
+itself (see :mod:`avworld`); ``ENV_IDS`` is re-exported here.
 """
 
-from gymnasium.envs.registration import register, registry
-
+from avworld import ENV_IDS
 from avworld.tasks.audiogoal import AudioGoalConfig, AudioGoalEnv
 from avworld.tasks.episodes import (
     AudioGoalEpisode,
@@ -18,13 +18,6 @@ from avworld.tasks.episodes import (
     split_scenes,
 )
 from avworld.tasks.vector import make_vector_env
-
-ENV_IDS = ("avworld/AudioGoal-v0", "avworld/AudioGoalContinuous-v0")
-
-if ENV_IDS[0] not in registry:
-    register(id=ENV_IDS[0], entry_point="avworld.tasks.audiogoal:AudioGoalEnv", disable_env_checker=False)
-if ENV_IDS[1] not in registry:
-    register(id=ENV_IDS[1], entry_point="avworld.tasks.audiogoal:AudioGoalEnv", kwargs={"continuous": True})
 
 __all__ = [
     "ENV_IDS", "AudioGoalConfig", "AudioGoalEnv", "AudioGoalEpisode", "EpisodeConfig", "EpisodeError",

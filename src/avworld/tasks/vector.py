@@ -33,7 +33,7 @@ def make_vector_env(
 
     def factory(shard):
         def make():
-            import avworld.tasks  # noqa: F401  (registers the ids inside worker processes)
+            import avworld  # noqa: F401  (registers the ids inside worker processes)
 
             if asynchronous:
                 # a terminal's Ctrl-C, and the SIGTERM of torchrun, Slurm or `timeout`, reach the whole
