@@ -135,5 +135,5 @@ def test_a_corrupt_chunk_is_a_corrupt_shard_error(tiny_dataset, tmp_path):
         mask, chunk = f["rgb"].id.read_direct_chunk((0, 0, 0, 0))
         f["rgb"].id.write_direct_chunk((0, 0, 0, 0), bytes(len(chunk)))
     data = AVWDataset(root, verify="none")
-    with pytest.raises(CorruptShardError, match=r"cannot read 'rgb'.*rerun `avworld data make`"):
+    with pytest.raises(CorruptShardError, match=r"field 'rgb', frame 0: cannot read.*rerun `avworld data make`"):
         data.frames(0, "rgb", slice(None))

@@ -22,7 +22,7 @@ from avworld.data.errors import TrajectorySamplingError
 from avworld.data.patterns import pattern_of, place_source, plan_trajectory
 from avworld.data.plan import SOURCE, TRAJECTORY, ShardSpec, reset_seed, rng_for
 from avworld.data.rollout import level_dbfs, record_trajectory
-from avworld.data.storage import SHARD_FORMAT, SHARD_VERSION, ShardWriter, file_sha256
+from avworld.data.storage import CHUNK_CHECKSUM, SHARD_FORMAT, SHARD_VERSION, ShardWriter, file_sha256
 
 #: progress(shard_id, frames_of_the_trajectory_just_recorded)
 ShardProgress = Callable[[str, int], None]
@@ -146,7 +146,7 @@ def build_shard(spec: ShardSpec, config: DatasetConfig, root: str | Path, progre
     stats = _stats(lengths, patterns, levels, rewards, success, collided, sim_cfg.step_s)
     size = final.stat().st_size
     stats.update(bytes=size, bytes_per_frame=size / max(1, stats["frames"]), clipped_audio_samples=clipped)
-    return {**spec.to_dict(), "status": "done", "sha256": sha, "bytes": size,
+    return {**spec.to_dict(), "status": "done", "sha256": sha, "bytes": size, "chunk_checksums": CHUNK_CHECKSUM,
             "scene_hash": attrs["scene_hash"], "source_position": recorder.source.tolist(),
             "table": table, "stats": stats}
 

@@ -16,6 +16,8 @@ A shard holds the trajectories of one scene, frames of all trajectories concaten
     traj/goal_xy (N, 2), traj/start_offset_s, traj/reset_seed, traj/attempts, traj/level_dbfs
 
 Trajectory ``k`` owns frames ``traj/start[k] : traj/start[k] + traj/length[k]``.
+Every dataset carries HDF5's Fletcher-32 checksum per chunk (version 2; version 1 shards
+have none, see :class:`~avworld.data.reader.AVWDataset`), so a damaged chunk fails its read.
 Audio scaling: ``float16`` stores the simulator's float32 samples as they are;
 ``int16`` stores ``round(clip(x / audio_full_scale, -1, 1) * 32767)``. Files are
 written without timestamps, so the same content gives the same bytes (and checksum).
@@ -29,11 +31,15 @@ from pathlib import Path
 
 import numpy as np
 
+from avworld.data.checksum import strip_checksum, with_checksum
 from avworld.data.config import INT16_MAX, TrajectoryConfig
 from avworld.data.errors import CorruptShardError, DataError
 
 SHARD_FORMAT = "avworld-avw-shard"
-SHARD_VERSION = 1
+#: 2: every dataset has HDF5's fletcher32 filter (a checksum per chunk); 1: no checksums.
+SHARD_VERSION = 2
+#: What a manifest's shard record says about per-chunk checksums (absent: version 1 shards).
+CHUNK_CHECKSUM = "fletcher32"
 FRAME_FIELDS = ("rgb", "depth", "audio", "action", "pose", "reward", "geodesic_m", "success", "collided")
 TRAJ_FIELDS = ("start", "length", "index", "pattern", "start_pose", "goal_xy", "start_offset_s", "reset_seed",
                "attempts", "level_dbfs")
@@ -100,15 +106,37 @@ def deflate_chunk(data: bytes, level: int) -> bytes:
     return zlib.compress(data, level)
 
 
+def _filters(ds) -> tuple[int, ...]:
+    dcpl = ds.id.get_create_plist()
+    return tuple(dcpl.get_filter(i)[0] for i in range(dcpl.get_nfilters()))
+
+
 def direct_readable(ds) -> bool:
     """Whether :func:`read_frames` may inflate ``ds``'s chunks itself: one chunk per frame and
-    deflate as the only filter (what :class:`ShardWriter` writes for compressed fields)."""
+    deflate, optionally followed by fletcher32, as the filters (what :class:`ShardWriter`
+    writes for compressed fields; version 1 shards have no fletcher32)."""
     import h5py
 
     if ds.chunks != (1, *ds.shape[1:]):
         return False
-    dcpl = ds.id.get_create_plist()
-    return dcpl.get_nfilters() == 1 and dcpl.get_filter(0)[0] == h5py.h5z.FILTER_DEFLATE
+    z = h5py.h5z
+    return _filters(ds) in ((z.FILTER_DEFLATE,), (z.FILTER_DEFLATE, z.FILTER_FLETCHER32))
+
+
+def has_chunk_checksums(ds) -> bool:
+    """Whether HDF5 stores a Fletcher-32 checksum with every chunk of ``ds``."""
+    import h5py
+
+    return h5py.h5z.FILTER_FLETCHER32 in _filters(ds)
+
+
+class FrameReadError(OSError):
+    """Frame ``frame`` (index in the shard) of a dataset cannot be read: its chunk fails its
+    checksum, is missing, or does not inflate to a frame."""
+
+    def __init__(self, frame: int, message: str) -> None:
+        super().__init__(message)
+        self.frame = int(frame)
 
 
 def frame_indices(sel, num_frames: int):
@@ -135,14 +163,23 @@ def read_frames(ds, sel, direct: bool | None = None) -> np.ndarray:
 
     Datasets that are :func:`direct_readable` are read chunk by chunk with ``read_direct_chunk``
     and inflated by ISA-L: 0.11 ms per 128x128 RGB frame against 0.28-0.34 ms through h5py
-    (zlib inside HDF5's filter pipeline), the same bytes. Other datasets go through h5py.
-    ``direct``: the caller's cached :func:`direct_readable` (computed when None). A chunk that
-    cannot be read or inflated raises ``OSError`` (the reader turns it into
-    :class:`~avworld.data.errors.CorruptShardError`).
+    (zlib inside HDF5's filter pipeline), the same bytes; their Fletcher-32 checksums (if the
+    dataset has them) are checked here, as HDF5 would. Other datasets go through h5py, which
+    checks them. ``direct``: the caller's cached :func:`direct_readable` (computed when None).
+    A chunk that fails its checksum or cannot be read or inflated raises :class:`FrameReadError` (the
+    frame; the reader turns it into :class:`~avworld.data.errors.CorruptChunkError`).
     """
     idx = frame_indices(sel, ds.shape[0])
     if not (direct_readable(ds) if direct is None else direct):
-        return ds[sel]
+        try:
+            return ds[sel]
+        except OSError:
+            for i in idx:  # find the damaged frame (each read raises only for a bad chunk)
+                try:
+                    ds[int(i):int(i) + 1]
+                except OSError as exc:
+                    raise FrameReadError(i, f"frame {i} of {ds.name}: {exc}") from None
+            raise
     from isal import isal_zlib
 
     shape = ds.shape[1:]
@@ -150,14 +187,20 @@ def read_frames(ds, sel, direct: bool | None = None) -> np.ndarray:
     nbytes = out[0:1].nbytes
     zeros = (0,) * len(shape)
     read = ds.id.read_direct_chunk
+    checked = len(_filters(ds)) == 2  # deflate + fletcher32 (direct_readable)
     for k, i in enumerate(idx):
         try:
             mask, chunk = read((int(i), *zeros))
+            if checked and not mask & 2:  # bit 1 set: fletcher32 was skipped for this chunk
+                chunk = strip_checksum(chunk)
+                if chunk is None:
+                    raise FrameReadError(i, f"frame {i} of {ds.name}: the chunk fails its Fletcher-32 checksum "
+                                         "(its bytes changed after it was written)")
             raw = chunk if mask & 1 else isal_zlib.decompress(chunk)  # bit 0 set: deflate was skipped
         except (RuntimeError, isal_zlib.error) as exc:  # unallocated chunk, broken index, bad stream
-            raise OSError(f"frame {i} of {ds.name}: {exc}") from None
+            raise FrameReadError(i, f"frame {i} of {ds.name}: {exc}") from None
         if len(raw) != nbytes:
-            raise OSError(f"frame {i} of {ds.name} inflates to {len(raw)} bytes, expected {nbytes}")
+            raise FrameReadError(i, f"frame {i} of {ds.name} inflates to {len(raw)} bytes, expected {nbytes}")
         out[k] = np.frombuffer(raw, dtype=ds.dtype).reshape(shape)
     return out
 
@@ -211,7 +254,7 @@ class ShardWriter:
         # frame arrays grow per trajectory, one chunk per frame (random access by the loaders)
         self.dsets = {
             name: self.f.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
-                                        chunks=(1, *shape), track_times=False,
+                                        chunks=(1, *shape), track_times=False, fletcher32=True,
                                         **(comp if compressed_field(name, config) else {}))
             for name, (shape, dtype) in shapes.items()
         }
@@ -242,7 +285,8 @@ class ShardWriter:
                                     f"{(T, *d.shape[1:])}: record it with this dataset's TrajectoryConfig")
                 zeros = (0,) * (frames.ndim - 1)
                 for i in range(T):
-                    d.id.write_direct_chunk((a + i, *zeros), deflate_chunk(frames[i].tobytes(), cfg.compression_level))
+                    chunk = deflate_chunk(frames[i].tobytes(), cfg.compression_level)
+                    d.id.write_direct_chunk((a + i, *zeros), with_checksum(chunk))  # as the filters would
             else:
                 d[a:b] = arrays[name]
         for k, dt in SMALL_DTYPES.items():
@@ -259,14 +303,19 @@ class ShardWriter:
                   "start_pose": np.float64, "goal_xy": np.float64, "start_offset_s": np.float64,
                   "reset_seed": np.uint32, "attempts": np.int32, "level_dbfs": np.float32}
         for k, dt in dtypes.items():
-            self.f.create_dataset(f"traj/{k}", data=np.asarray(self.traj[k], dtype=dt), track_times=False)
+            self._checked(f"traj/{k}", np.asarray(self.traj[k], dtype=dt))
         for k, dt in SMALL_DTYPES.items():
-            data = np.concatenate(self.small[k]) if self.small[k] else np.zeros(0, dt)
-            self.f.create_dataset(k, data=data, track_times=False)
+            self._checked(k, np.concatenate(self.small[k]) if self.small[k] else np.zeros(0, dt))
         self.f.attrs["num_trajectories"] = len(self.traj["start"])
         self.f.attrs["num_frames"] = self.num_frames
         self.f.attrs["complete"] = True
         self.f.close()
+
+    def _checked(self, name: str, data: np.ndarray) -> None:
+        """A small array as one chunk with a Fletcher-32 checksum (fletcher32 needs chunks; the
+        first axis is resizable so that an empty array can have a chunk shape too)."""
+        self.f.create_dataset(name, data=data, chunks=(max(1, len(data)), *data.shape[1:]),
+                              maxshape=(None, *data.shape[1:]), fletcher32=True, track_times=False)
 
     def close(self) -> None:
         if self.f.id.valid:
