@@ -10,9 +10,11 @@ torch = pytest.importorskip("torch")
 
 from avworld.train.checkpoint import (  # noqa: E402
     CheckpointError,
+    CorruptCheckpointError,
     build_from_checkpoint,
     latest_checkpoint,
     load_checkpoint,
+    save_checkpoint,
 )
 from avworld.train.config import PPOConfig, TrainConfigError  # noqa: E402
 from avworld.train.toy import make_toy_trainer  # noqa: E402
@@ -75,7 +77,7 @@ def test_resume_truncates_the_csv_to_the_checkpoint(tmp_path):
 def test_corrupt_and_foreign_checkpoints_fail_clearly(tmp_path):
     bad = tmp_path / "ckpt_0000001.pt"
     bad.write_bytes(b"\x00not a checkpoint" * 10)
-    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+    with pytest.raises(CorruptCheckpointError, match="is not a checkpoint written by torch.save"):
         load_checkpoint(bad)
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="not an avworld navigation checkpoint"):
@@ -84,6 +86,21 @@ def test_corrupt_and_foreign_checkpoints_fail_clearly(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
     with pytest.raises(CheckpointError, match="no checkpoints"):
         latest_checkpoint(tmp_path / "nowhere")
+
+
+def test_a_truncated_checkpoint_names_the_file_and_the_fix(tmp_path):
+    good = save_checkpoint(tmp_path / "ckpt_0000001.pt", {"model": {"w": torch.zeros(1000)}})
+    cut = tmp_path / "ckpt_0000002.pt"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(CorruptCheckpointError) as err:
+        load_checkpoint(cut)
+    msg = str(err.value)
+    assert msg.startswith(f"checkpoint {cut} is truncated (") and "the end of the archive is missing" in msg
+    assert "Use an earlier checkpoint (this folder has ckpt_0000001.pt)" in msg and msg.endswith("or retrain")
+    assert "miniz" not in msg and "weights_only" not in msg  # none of torch's text, cut or whole
+    cut.write_bytes(b"")
+    with pytest.raises(CorruptCheckpointError, match="is empty"):
+        load_checkpoint(cut)
 
 
 def test_other_architecture_is_refused(tmp_path):

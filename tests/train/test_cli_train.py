@@ -62,7 +62,7 @@ def test_train_nav_resume_and_eval(tmp_path, episode_file, capsys):
     assert again["aggregate"] == result["aggregate"] and again["omega"] == result["omega"]
 
 
-def test_train_nav_errors(tmp_path, capsys):
+def test_train_nav_errors(tmp_path, episode_file, capsys):
     assert main(["train", "nav", "--agent", "avnav", "--preset", "tiny", "--ablation", "no-sam",
                  "--out", str(tmp_path)]) == 2
     assert "does not apply" in capsys.readouterr().err
@@ -70,16 +70,16 @@ def test_train_nav_errors(tmp_path, capsys):
     assert "no config.json to resume from" in capsys.readouterr().err
     bad = tmp_path / "ckpt_0000001.pt"
     bad.write_bytes(b"garbage")
-    assert main(["train", "eval", "--checkpoint", str(bad), "--episodes", "x.jsonl"]) == 2
-    assert "corrupt" in capsys.readouterr().err
-    assert main(["eval", "nav", "--checkpoint", str(bad), "--episodes", "x.jsonl"]) == 2
-    assert "corrupt" in capsys.readouterr().err
+    assert main(["train", "eval", "--checkpoint", str(bad), "--episodes", str(episode_file)]) == 2
+    assert "CorruptCheckpointError" in capsys.readouterr().err
+    assert main(["eval", "nav", "--checkpoint", str(bad), "--episodes", str(episode_file)]) == 2
+    assert "CorruptCheckpointError" in capsys.readouterr().err
     # options before `nav` count (argparse would reset them); the baselines' own options are refused
-    assert main(["eval", "--episodes", "x.jsonl", "nav", "--checkpoint", str(bad)]) == 2
-    assert "corrupt" in capsys.readouterr().err
+    assert main(["eval", "--episodes", str(episode_file), "nav", "--checkpoint", str(bad)]) == 2
+    assert "CorruptCheckpointError" in capsys.readouterr().err
     assert main(["eval", "nav", "--checkpoint", str(bad)]) == 2
     assert "needs --episodes" in capsys.readouterr().err
-    assert main(["eval", "--size", "64", "nav", "--checkpoint", str(bad), "--episodes", "x.jsonl"]) == 2
+    assert main(["eval", "--size", "64", "nav", "--checkpoint", str(bad), "--episodes", str(episode_file)]) == 2
     assert "--size belong to the baselines" in capsys.readouterr().err
 
 

@@ -58,14 +58,46 @@ def run_episode(env, agent, episode_index: int | None = None, seed: int | None =
 
 
 def evaluate(env, agent, num_episodes: int, seed: int = 0,
-             progress: Callable[[int, dict], None] | None = None) -> list[dict]:
-    """Metrics of ``num_episodes`` episodes: the env's episode file in order, or seeded samples."""
+             progress: Callable[[int, dict], None] | None = None, start: int = 0,
+             on_episode: Callable[[int, dict], None] | None = None) -> list[dict]:
+    """Metrics of episodes ``start .. num_episodes - 1``: the env's episode file in order, or seeded samples.
+
+    Episode ``k`` resets the env with seed ``seed + k``, so an evaluation continued at ``start`` (with the
+    agent's state restored by :func:`set_agent_state`) gives the rows an uninterrupted one would.
+    ``on_episode(k, metrics)`` runs after each episode (e.g. to write its row).
+    """
     base = env.unwrapped
     results = []
-    for k in range(num_episodes):
+    for k in range(start, num_episodes):
         index = k if base.episodes else None
         metrics, _ = run_episode(env, agent, episode_index=index, seed=seed + k)
         results.append(metrics)
+        if on_episode is not None:
+            on_episode(k, metrics)
         if progress is not None:
             progress(k, metrics)
     return results
+
+
+def agent_state(agent):
+    """The state an agent carries from one episode to the next (JSON-able), for resuming an evaluation.
+
+    An agent may define ``get_state()`` / ``set_state(state)``; otherwise a numpy generator in its
+    ``rng`` attribute is saved (the baselines), and an agent with neither carries nothing (``None``).
+    """
+    if hasattr(agent, "get_state"):
+        return agent.get_state()
+    rng = getattr(agent, "rng", None)
+    if isinstance(rng, np.random.Generator):
+        return {"rng": rng.bit_generator.state}
+    return None
+
+
+def set_agent_state(agent, state) -> None:
+    """Restore what :func:`agent_state` returned (``None``: nothing to restore)."""
+    if state is None:
+        return
+    if hasattr(agent, "set_state"):
+        agent.set_state(state)
+    elif "rng" in state:
+        agent.rng.bit_generator.state = state["rng"]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 
 class TaskCliError(ValueError):
@@ -49,8 +47,10 @@ def add_commands(sub) -> None:
                     help="random, forward, oracle or heuristic (repeatable; required)")
     ev.add_argument("--episodes", default=None, help="episode file from `avworld episodes make` (required)")
     ev.add_argument("--num", type=int, default=None, help="evaluate only the first NUM episodes")
-    ev.add_argument("--observations", default="audiovisual", help="audiovisual, audio or vision")
-    ev.add_argument("--preset", default="soundspaces2", help="simulator preset (must match the episodes)")
+    ev.add_argument("--observations", default="audiovisual",
+                    help="audiovisual (default), audiodepth, audio or vision")
+    ev.add_argument("--preset", default=None,
+                    help="motion preset: soundspaces2, grid or avw (default: the one the episodes were planned for)")
     ev.add_argument("--size", type=int, default=128, help="image size in pixels (default 128)")
     ev.add_argument("--seed", type=int, default=0, help="seed of the agents and the env")
     ev.add_argument("--out", default=None, help="directory for metrics.json and episodes.csv")
@@ -84,39 +84,6 @@ def _cmd_episodes_make(args) -> int:
 
 
 def _cmd_eval(args) -> int:
-    missing = [flag for flag, v in (("--agent", args.agent), ("--episodes", args.episodes)) if not v]
-    if missing:
-        raise TaskCliError(f"avworld eval needs {' and '.join(missing)} (e.g. --agent oracle --episodes test.jsonl); a "
-                           "trained checkpoint is evaluated with `avworld eval nav --checkpoint CKPT --episodes FILE`")
-    import gymnasium as gym
-    from rich.progress import Progress
+    from avworld.eval.cli import cmd_eval  # validation, resume and Ctrl-C live with the evaluation
 
-    import avworld.tasks  # noqa: F401
-    from avworld.eval.nav_metrics import aggregate, print_table, write_episodes_csv
-    from avworld.eval.nav_runner import evaluate
-    from avworld.tasks.baselines import make_agent
-
-    env = gym.make("avworld/AudioGoal-v0", episodes=args.episodes, observations=args.observations,
-                   preset=args.preset, width=args.size, height=args.size, seed=args.seed)
-    n = len(env.unwrapped.episodes) if args.num is None else min(args.num, len(env.unwrapped.episodes))
-    if n < 1:
-        raise TaskCliError(f"{args.episodes} has no episodes to evaluate")
-    per_agent, results = {}, {}
-    with Progress() as progress:
-        for name in args.agent:
-            agent = make_agent(name, seed=args.seed)
-            if name == "heuristic" and "audio" not in env.unwrapped.config.obs_keys:
-                raise TaskCliError("the heuristic agent listens: use --observations audiovisual or audio")
-            task = progress.add_task(name, total=n)
-            per_agent[name] = evaluate(env, agent, n, seed=args.seed,
-                                       progress=lambda *_, t=task: progress.advance(t))
-            results[name] = aggregate(per_agent[name])
-    print_table(results, f"AudioGoal, {n} episodes of {args.episodes} (mean ± 95% CI)")
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.json").write_text(json.dumps({"episodes": str(args.episodes), "num_episodes": n,
-                                                      "aggregate": results, "per_episode": per_agent}, indent=2))
-        write_episodes_csv(out / "episodes.csv", per_agent)
-        print(f"metrics written to {out / 'metrics.json'} and {out / 'episodes.csv'}")
-    return 0
+    return cmd_eval(args)

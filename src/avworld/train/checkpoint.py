@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -28,6 +29,29 @@ FORMAT, VERSION = "avworld-nav-ppo", 1
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, of another format, or of another architecture."""
+
+
+class CorruptCheckpointError(CheckpointError):
+    """A checkpoint file cannot be read: truncated (an interrupted copy or a full disk) or damaged."""
+
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path)
+        self.path = path
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            zipped = f.read(4) == b"PK\x03\x04"  # torch.save writes a zip archive
+        if size == 0:
+            what = "is empty (0 bytes)"
+        elif zipped and not zipfile.is_zipfile(path):
+            what = f"is truncated ({size:,} bytes; the end of the archive is missing)"
+        elif zipped:
+            what = f"is damaged ({size:,} bytes; torch cannot read its contents)"
+        else:
+            what = f"is not a checkpoint written by torch.save ({size:,} bytes; no zip archive)"
+        others = sorted(p.name for p in path.parent.glob("ckpt_*.pt") if p != path)
+        earlier = f" (this folder has {', '.join(others[-3:])})" if others else ""
+        super().__init__(f"checkpoint {path} {what}. Use an earlier checkpoint{earlier}, copy the file again if it "
+                         "was transferred, or retrain")
 
 
 def save_checkpoint(path: str | Path, state: dict) -> Path:
@@ -53,9 +77,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: no such checkpoint file; pass a .pt file written by `avworld train nav`")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many kinds on corrupt data
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {str(exc)[:200]}); "
-                              "the file is corrupt or truncated: use an earlier checkpoint or retrain") from None
+    except Exception:  # noqa: BLE001 - torch raises many kinds on corrupt data, with advice that does not apply
+        raise CorruptCheckpointError(path) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an avworld navigation checkpoint (format {FORMAT!r} expected)")
     if ckpt.get("version") != VERSION:

@@ -63,6 +63,10 @@ def add_commands(sub) -> None:
         esub = base.add_subparsers(dest="eval_target", title="trained agents", metavar="[nav]")
         nav_eval = esub.add_parser("nav", help=EVAL_HELP + " (= avworld train eval)")
         _eval_arguments(nav_eval, nested=True)
+        # --episodes may come before `nav` too, so argparse cannot require it here (it is checked in
+        # _cmd_train_eval); the usage line still shows it as required
+        usage = nav_eval.format_usage().removeprefix("usage: ").strip()
+        nav_eval.usage = usage.replace("[--episodes FILE]", "--episodes FILE")
         # the baselines' own options and their defaults, read from their parser (refused under `nav`)
         nav_eval.set_defaults(baseline_defaults={k: base.get_default(k) for k in BASELINE_ONLY})
 
@@ -96,14 +100,20 @@ def _eval_arguments(ev, nested: bool = False) -> None:
         return argparse.SUPPRESS if nested else value
 
     ev.add_argument("--checkpoint", required=True, help="ckpt_*.pt file or a run directory (its latest checkpoint)")
-    ev.add_argument("--episodes", required=not nested, default=default(None),
-                    help="episode file from `avworld episodes make`")
+    ev.add_argument("--episodes", required=not nested, default=default(None), metavar="FILE",
+                    help="episode file from `avworld episodes make`, planned for the checkpoint's motion (required)")
     ev.add_argument("--num", type=int, default=default(None), help="evaluate only the first NUM episodes")
     ev.add_argument("--no-vision", action="store_true", help="zero the images (audio-only evaluation)")
     ev.add_argument("--deterministic", action="store_true", help="argmax actions instead of sampling")
     ev.add_argument("--seed", type=int, default=default(0), help="seed of the sampled actions and the env (default 0)")
     ev.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if available)")
-    ev.add_argument("--out", default=default(None), help="directory for metrics.json and episodes.csv")
+    ev.add_argument("--threads", type=int, default=None, metavar="N",
+                    help="torch CPU threads for the policy (default: OMP_NUM_THREADS if set, else the cores not "
+                         "busy by the 1-minute load average, at least 1; give 1 when several evaluations or "
+                         "trainings share the machine)")
+    ev.add_argument("--out", default=default(None),
+                    help="directory for metrics.json and episodes.csv; rows are written as episodes finish, and "
+                         "rerunning the same command resumes after the last finished episode")
     ev.set_defaults(func=_cmd_train_eval)
 
 
@@ -179,24 +189,40 @@ def _cmd_train_eval(args) -> int:
         if given:
             raise TrainConfigError(f"{', '.join(given)} belong to the baselines' `avworld eval --agent ...`, not to "
                                    "`avworld eval nav` (a checkpoint brings its own observations, preset and size)")
+    if args.num is not None and args.num < 1:
+        raise TrainConfigError(f"--num {args.num}: evaluate at least one episode (or leave --num out: all)")
     _need_torch("evaluating a checkpoint")
+    try:
+        return _run_train_eval(args)
+    except KeyboardInterrupt:
+        import sys
+
+        hint = ("rerun the same command to resume" if args.out else
+                "nothing was saved (add --out DIR to keep finished episodes and resume)")
+        print(f"interrupted; {hint}", file=sys.stderr)
+        return 130
+
+
+def _run_train_eval(args) -> int:
     from rich.progress import Progress
 
     from avworld.eval.nav_metrics import print_table, write_episodes_csv
+    from avworld.tasks.episodes import load_episodes
     from avworld.train.nav import evaluate_nav
 
+    available = len(load_episodes(args.episodes)[1])
     with Progress() as progress:
-        task = progress.add_task("evaluating", total=args.num)
+        task = progress.add_task("evaluating", total=min(args.num or available, available))
         result = evaluate_nav(args.checkpoint, args.episodes, args.num, args.no_vision, args.deterministic,
-                              args.seed, args.device, progress=lambda *_: progress.advance(task))
-    label = f"{result['agent']}{' (no vision)' if args.no_vision else ''}"
+                              args.seed, args.device, progress=lambda *_: progress.advance(task), out=args.out,
+                              threads=args.threads, say=progress.console.print)
+    label = result["label"]
     print_table({label: result["aggregate"]},
                 f"{args.checkpoint} on {result['num_episodes']} episodes of {args.episodes} (mean ± 95% CI)")
     if "omega" in result:
         print(f"AGDF gate ω: mean {result['omega']['mean']:.3f}, std {result['omega']['std']:.3f}")
     if args.out:
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
         write_episodes_csv(out / "episodes.csv", {label: result["per_episode"]})
         print(f"metrics written to {out / 'metrics.json'} and {out / 'episodes.csv'}")

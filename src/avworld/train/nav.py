@@ -156,6 +156,20 @@ class LearnedAgent:
         action = out.action[0].cpu().numpy()
         return action if self.policy.continuous else int(action)
 
+    def get_state(self) -> dict:
+        """What carries over between episodes (JSON-able): the action generator and the ω sums."""
+        import base64
+
+        raw = self.generator.get_state().numpy().tobytes()
+        return {"generator": base64.b64encode(raw).decode("ascii"), "omega": list(self._omega)}
+
+    def set_state(self, state: dict) -> None:
+        import base64
+
+        raw = np.frombuffer(base64.b64decode(state["generator"]), dtype=np.uint8).copy()
+        self.generator.set_state(torch.from_numpy(raw))
+        self._omega = [float(state["omega"][0]), float(state["omega"][1]), int(state["omega"][2])]
+
     def omega_stats(self) -> dict | None:
         s0, s1, n = self._omega
         if not n:
@@ -164,35 +178,89 @@ class LearnedAgent:
         return {"mean": mean, "std": math.sqrt(max(s1 / n - mean * mean, 0.0))}
 
 
+def check_episode_motion(episodes: str | Path, motion: str, what: str = "the checkpoint") -> None:
+    """Refuse an episode file planned for other steps than the motion preset ``motion``, naming the fix."""
+    from avworld.sim.config import PRESETS as MOTION
+    from avworld.tasks.episodes import episode_config_of, load_episodes
+
+    header, _ = load_episodes(episodes)
+    ec = episode_config_of(header)
+    want = MOTION[motion]
+    have = (ec.forward_step_m, ec.turn_deg)
+    if have != (want["forward_step_m"], want["turn_deg"]):
+        planned = [k for k, v in MOTION.items() if (v["forward_step_m"], v["turn_deg"]) == have]
+        made = f" (motion preset {planned[0]!r})" if planned else ""
+        raise TrainConfigError(
+            f"{episodes}: episodes were planned for {have[0]} m / {have[1]:g} deg steps{made}, but {what} was "
+            f"trained with motion {motion!r} ({want['forward_step_m']} m / {want['turn_deg']:g} deg). Evaluate it on "
+            f"episodes planned for its motion: `avworld episodes make --preset {motion} ...` (the test set of "
+            f"docs/results.md: --split test --scenes 10 --per-scene 5 --preset {motion} --seed 0)")
+
+
 def evaluate_nav(checkpoint: str | Path, episodes: str | Path, num: int | None = None, no_vision: bool = False,
-                 deterministic: bool = False, seed: int = 0, device: str | None = None, progress=None) -> dict:
-    """Run a checkpoint over an episode file: per-episode metrics, aggregate and ω statistics."""
+                 deterministic: bool = False, seed: int = 0, device: str | None = None, progress=None,
+                 out: str | Path | None = None, threads: int | None = None, say=None) -> dict:
+    """Run a checkpoint over an episode file: per-episode metrics, aggregate and ω statistics.
+
+    With ``out``, each finished episode's row goes to ``out/episodes.csv`` at once, and a rerun with the
+    same arguments resumes after the last finished episode (:mod:`avworld.eval.resume`) with identical
+    results. ``threads``: torch CPU threads (default: the free cores, :mod:`avworld.train.threads`).
+    ``say(text)`` receives notes (resuming, starting over).
+    """
     import gymnasium as gym
 
     import avworld.tasks  # noqa: F401
     from avworld.eval.nav_metrics import aggregate
-    from avworld.eval.nav_runner import evaluate
+    from avworld.eval.nav_runner import agent_state, evaluate, set_agent_state
+    from avworld.eval.resume import EpisodeLog, file_digest
+    from avworld.train.threads import set_inference_threads
 
+    set_inference_threads(threads)
     overrides = {"zero_visual": True} if no_vision else {}
-    agent = LearnedAgent.from_checkpoint(checkpoint, deterministic, seed, device, **overrides)
+    path = latest_checkpoint(checkpoint) if Path(checkpoint).is_dir() else Path(checkpoint)
+    agent = LearnedAgent.from_checkpoint(path, deterministic, seed, device, **overrides)
     ckpt, policy = agent.checkpoint, agent.policy
     saved_env = ckpt.get("run_info", {}).get("env", {})
+    motion = saved_env.get("motion", "soundspaces2")
+    check_episode_motion(episodes, motion)
     image = policy.obs_shapes.get("depth", policy.obs_shapes.get("rgb", (128,)))
     size = int(saved_env.get("size", image[0]))
     env = gym.make(saved_env.get("env_id", "avworld/AudioGoal-v0"), episodes=str(episodes), width=size, height=size,
                    observations=saved_env.get("observations", "audiovisual"),
                    step_limit=int(saved_env.get("step_limit", 500)),
-                   pointgoal=bool(saved_env.get("pointgoal", False)),
-                   preset=saved_env.get("motion", "soundspaces2"))
+                   pointgoal=bool(saved_env.get("pointgoal", False)), preset=motion)
     try:
         n = len(env.unwrapped.episodes) if num is None else min(num, len(env.unwrapped.episodes))
         if n < 1:
-            raise TrainConfigError(f"{episodes} has no episodes to evaluate")
-        per_episode = evaluate(env, agent, n, seed=seed, progress=progress)
+            raise TrainConfigError(f"{episodes} has no episodes to evaluate" if num is None or num >= 1 else
+                                   f"--num {num}: evaluate at least one episode")
+        label = f"{ckpt.get('agent')}{' (no vision)' if no_vision else ''}"
+        done: list[dict] = []
+        on_episode = None
+        if out is not None:
+            identity = {"command": "eval nav", "checkpoint": str(path.resolve()), "update": ckpt.get("update"),
+                        "global_step": ckpt.get("global_step"), "episodes": str(Path(episodes).resolve()),
+                        "episodes_sha256": file_digest(episodes), "no_vision": no_vision,
+                        "deterministic": deterministic, "seed": seed, "device": agent.device.type}
+            log = EpisodeLog(out, identity)
+            if log.note and say is not None:
+                say(log.note)
+            done = log.resume(label, n, say)
+            if done:
+                set_agent_state(agent, log.states[label])
+
+            def on_episode(_k, metrics):
+                log.add(label, metrics, agent_state(agent))
+        for k, m in enumerate(done):
+            if progress is not None:
+                progress(k, m)
+        per_episode = done + evaluate(env, agent, n, seed=seed, progress=progress, start=len(done),
+                                      on_episode=on_episode)
     finally:
         env.close()
     result = {"checkpoint": str(checkpoint), "episodes": str(episodes), "num_episodes": n, "no_vision": no_vision,
-              "deterministic": deterministic, "agent": ckpt.get("agent"), "global_step": ckpt.get("global_step"),
+              "deterministic": deterministic, "agent": ckpt.get("agent"), "label": label,
+              "global_step": ckpt.get("global_step"), "resumed_episodes": len(done),
               "aggregate": aggregate(per_episode), "per_episode": per_episode}
     if agent.omega_stats() is not None:
         result["omega"] = agent.omega_stats()
