@@ -18,6 +18,7 @@ from avworld.geometry.mesh_import import (
 )
 from avworld.geometry.raycast import RayCaster
 from avworld.geometry.semantics import semantic_id
+from avworld.geometry.up_axis_check import UpAxisWarning
 
 ROOM = (4.0, 3.0, 2.5)
 # z-up -> y-up (what a glTF exporter does): (x, y, z) -> (x, z, -y)
@@ -247,3 +248,99 @@ def test_imported_room_navigable_area(tmp_path):
     r = cfg.agent_radius_m
     expected = (ROOM[0] - 2 * r) * (ROOM[1] - 2 * r)
     assert grid.navigable_area_m2 == pytest.approx(expected, rel=0.05)
+
+
+# --------------------------------------------------------------------------- up axis: defaults and checks
+def test_auto_up_axis_is_y_for_gltf_and_z_for_obj_and_ply(tmp_path):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UpAxisWarning)  # a correct import warns about nothing
+        for ext, up in ((".glb", "y"), (".gltf", "y"), (".obj", "z"), (".ply", "z")):
+            path = tmp_path / f"room{ext}"
+            _room_mesh(up).export(path)
+            scene = import_mesh(path)  # default config: up_axis="auto"
+            assert MeshImportConfig().up_axis == "auto"
+            assert scene.meta["up_axis"] == up, ext
+            assert scene.floor_z == pytest.approx(0.0, abs=1e-6)
+            assert np.allclose(scene.bounds[1], [4.1, 3.1, 2.6], atol=1e-5), ext
+
+
+def _house_files(tmp_path, rooms: int = 3):
+    import shutil
+
+    from avworld.geometry.io import save_scene
+    from avworld.geometry.procedural import HouseConfig, generate_house
+
+    house = generate_house(HouseConfig(num_rooms=rooms), seed=3)
+    glb = save_scene(house, tmp_path / "saved")
+    bare = tmp_path / "bare.glb"  # avworld's .glb without its sidecar: a plain y-up glTF file
+    shutil.copy(glb, bare)
+    return house, glb, bare
+
+
+def test_saved_avworld_scenes_load_exactly_as_before(tmp_path):
+    import warnings
+
+    from avworld.geometry.spec import load_scene_spec
+
+    house, glb, bare = _house_files(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UpAxisWarning)
+        for spec in (glb, glb.with_suffix(".json"), glb.parent):
+            for up in ("auto", "z", "y"):  # a saved scene ignores the up axis: it is loaded exactly, z-up
+                loaded = load_scene_spec(str(spec), up)
+                assert loaded.content_hash == house.content_hash
+                assert loaded.rooms == house.rooms
+        # without its sidecar the .glb is imported as glTF (y-up): the geometry comes back standing
+        imported = load_scene_spec(str(bare))
+    assert imported.meta["up_axis"] == "y"
+    assert np.allclose(imported.bounds, house.bounds, atol=1e-5)
+    assert imported.floor_z == pytest.approx(house.floor_z, abs=0.01)  # detected: the area-weighted floor level
+
+
+def test_a_house_read_on_its_side_warns_and_names_up_axis(tmp_path):
+    house, _, bare = _house_files(tmp_path)
+    with pytest.warns(UpAxisWarning, match=r"wider than it is tall.*--up-axis.*try --up-axis y"):
+        import_mesh(bare, MeshImportConfig(up_axis="z"))  # the old default for every format
+    ply = tmp_path / "house.ply"
+    trimesh.Trimesh(house.vertices, house.faces, process=False).export(ply)
+    with pytest.warns(UpAxisWarning, match="try --up-axis z"):
+        import_mesh(ply, MeshImportConfig(up_axis="x"))
+
+
+def test_an_upside_down_house_warns_from_its_navigable_area(tmp_path):
+    import warnings
+
+    from avworld.geometry.navigation import NavConfig, NavGrid
+    from avworld.geometry.up_axis_check import navigable_reasons, warn_if_suspect
+
+    # (the navigable share of this house: 56 % standing, 21 % upside down; other houses upside
+    # down keep up to 46 %, so not every upside-down scan is caught)
+    _, _, bare = _house_files(tmp_path, rooms=4)
+    good = import_mesh(bare)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UpAxisWarning)
+        assert warn_if_suspect(good, NavGrid.build(good, NavConfig())) == []
+    flipped = import_mesh(bare, MeshImportConfig(up_axis="-y"))  # the roof is now the floor
+    nav = NavGrid.build(flipped, NavConfig())
+    assert navigable_reasons(flipped, nav)
+    with pytest.warns(UpAxisWarning, match=r"navigable area .* is only \d+ % of the floor-plan area.*--up-axis y"):
+        warn_if_suspect(flipped, nav)
+
+
+def test_the_floor_below_a_large_horizontal_surface_warns():
+    from avworld.geometry.up_axis_check import shape_reasons
+
+    # a big slab 1 m below the floor picked by the area rule (the floor is far larger)
+    room = box_room((8.0, 8.0, 2.5))
+    slab = trimesh.creation.box((3, 3, 0.02))
+    slab.apply_translation((4, 4, -1.0))
+    v = np.vstack([room.vertices, slab.vertices])
+    f = np.vstack([room.faces, slab.faces + len(room.vertices)])
+    from avworld.geometry.scene import Scene
+
+    s = Scene(v, f, np.zeros(len(f), np.int16), room.materials[:1], np.zeros(len(f), np.int16), None,
+              meta={"floor_z": 0.0, "importer": "avworld.geometry.mesh_import", "up_axis": "z"})
+    assert any("not the lowest large horizontal surface" in r for r in shape_reasons(s))
+    assert shape_reasons(room) == []  # the room alone: its floor slab is only 0.1 m thick

@@ -6,12 +6,16 @@ Typical sources are scanned houses: Replica ``mesh.ply`` (z-up), Matterport3D / 
 1. loads the file with trimesh and concatenates all triangle geometries, applying their
    scene-graph transforms and remembering each geometry's material / node names;
 2. rotates the chosen ``up_axis`` onto +z (a proper rotation, never a mirror) and scales;
+   ``"auto"`` (the default) is ``y`` for ``.glb``/``.gltf`` (y-up by the glTF spec) and
+   ``z`` for ``.obj``/``.ply`` (see :data:`DEFAULT_UP_AXES`);
 3. drops degenerate faces (repeated indices or zero area) and unused vertices;
 4. maps source material names to built-in materials by substring (config first, then
    keyword defaults such as ``floor`` -> ``wood_floor``);
 5. finds the floor height (:func:`detect_floor_z`) and labels faces heuristically:
    up-facing near the floor -> ``floor``, down-facing in the upper part -> ``ceiling``,
-   near-vertical -> ``wall``, everything else -> ``object``.
+   near-vertical -> ``wall``, everything else -> ``object``;
+6. warns (:class:`~avworld.geometry.up_axis_check.UpAxisWarning`) when the result looks
+   wrongly oriented (:func:`~avworld.geometry.up_axis_check.shape_reasons`).
 
 Coordinates are not shifted: the floor stays wherever the source put it and its height
 is recorded in ``scene.meta["floor_z"]`` (which :attr:`Scene.floor_z` falls back to).
@@ -29,9 +33,13 @@ import numpy as np
 from avworld.geometry.materials import BUILTIN_MATERIALS
 from avworld.geometry.scene import Scene
 from avworld.geometry.semantics import semantic_id
+from avworld.geometry.up_axis_check import warn_if_suspect
 
 SUPPORTED_EXTENSIONS: tuple[str, ...] = (".glb", ".gltf", ".obj", ".ply")
 UP_AXES: tuple[str, ...] = ("x", "y", "z", "-x", "-y", "-z")
+#: What ``up_axis="auto"`` means per file extension: glTF is y-up by its specification;
+#: OBJ and PLY have no convention (Replica's ``mesh.ply`` is z-up).
+DEFAULT_UP_AXES: dict[str, str] = {".glb": "y", ".gltf": "y", ".obj": "z", ".ply": "z"}
 
 #: Rotation taking each source up axis to +z (det +1, so handedness is preserved).
 _UP_ROTATIONS: dict[str, np.ndarray] = {
@@ -68,7 +76,8 @@ class MeshImportConfig:
     """How to interpret a source mesh.
 
     ``up_axis``: source axis pointing up (``"y"`` for glTF/Matterport/HM3D, ``"z"`` for
-    Replica); ``scale``: source units -> metres; ``default_material``: built-in material
+    Replica), or ``"auto"``: the format's convention (:data:`DEFAULT_UP_AXES`);
+    ``scale``: source units -> metres; ``default_material``: built-in material
     for faces whose source names match nothing; ``material_map``: ``(substring,
     material)`` pairs matched case-insensitively against source material / geometry /
     node names before :data:`DEFAULT_MATERIAL_KEYWORDS`; ``floor_z``: floor height in
@@ -76,7 +85,7 @@ class MeshImportConfig:
     far from ``floor_z`` an up-facing face may be to be labelled floor.
     """
 
-    up_axis: str = "z"
+    up_axis: str = "auto"
     scale: float = 1.0
     default_material: str = "default"
     material_map: tuple[tuple[str, str], ...] = ()
@@ -85,8 +94,8 @@ class MeshImportConfig:
 
     def validate(self) -> None:
         """Raise :class:`MeshImportError` for invalid values."""
-        if self.up_axis not in UP_AXES:
-            raise MeshImportError(f"up_axis must be one of {list(UP_AXES)}, got {self.up_axis!r}")
+        if self.up_axis != "auto" and self.up_axis not in UP_AXES:
+            raise MeshImportError(f"up_axis must be 'auto' or one of {list(UP_AXES)}, got {self.up_axis!r}")
         if not (_is_real(self.scale) and math.isfinite(self.scale) and self.scale > 0):
             raise MeshImportError(f"scale must be a finite number > 0 (source units to metres), got {self.scale!r}")
         for pair in self.material_map:
@@ -105,6 +114,13 @@ class MeshImportConfig:
 
 def _is_real(x) -> bool:
     return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
+def resolve_up_axis(up_axis: str, path: str | os.PathLike) -> str:
+    """``up_axis`` itself, or for ``"auto"`` the convention of ``path``'s format (:data:`DEFAULT_UP_AXES`)."""
+    if up_axis != "auto":
+        return up_axis
+    return DEFAULT_UP_AXES.get(Path(path).suffix.lower(), "z")
 
 
 def up_axis_rotation(up_axis: str) -> np.ndarray:
@@ -206,7 +222,12 @@ def detect_floor_z(
 
 # --------------------------------------------------------------------------- import
 def import_mesh(path: str | os.PathLike, config: MeshImportConfig = MeshImportConfig()) -> Scene:  # noqa: B008
-    """Load a ``.glb``/``.gltf``/``.obj``/``.ply`` mesh as a z-up, metre-scale :class:`Scene`."""
+    """Load a ``.glb``/``.gltf``/``.obj``/``.ply`` mesh as a z-up, metre-scale :class:`Scene`.
+
+    Warns with :class:`~avworld.geometry.up_axis_check.UpAxisWarning` when the result
+    looks wrongly oriented (the floor is not the lowest large horizontal surface, or the
+    scene is taller than it is wide).
+    """
     p = Path(path)
     config.validate()
     if p.suffix.lower() not in SUPPORTED_EXTENSIONS:
@@ -235,7 +256,8 @@ def import_mesh(path: str | os.PathLike, config: MeshImportConfig = MeshImportCo
         faces.append(f + offset)
         fmat.append(np.full(len(f), mat_index[material_for_names(names, config)], np.int16))
         offset += len(v)
-    rot = up_axis_rotation(config.up_axis) * float(config.scale)
+    up_axis = resolve_up_axis(config.up_axis, p)
+    rot = up_axis_rotation(up_axis) * float(config.scale)
     vertices = np.concatenate(verts) @ rot.T
     if not np.all(np.isfinite(vertices)):
         raise MeshImportError(f"{p}: vertices contain NaN or infinite coordinates; repair the mesh first")
@@ -257,13 +279,15 @@ def import_mesh(path: str | os.PathLike, config: MeshImportConfig = MeshImportCo
         "source": str(p),
         "source_format": p.suffix.lower().lstrip("."),
         "importer": "avworld.geometry.mesh_import",
-        "up_axis": config.up_axis,
+        "up_axis": up_axis,
         "scale": float(config.scale),
         "floor_z": float(floor_z),
         "floor_z_detected": config.floor_z is None,
         "source_geometries": len(parts),
     }
-    return Scene(vertices, faces_arr, remap[face_material], materials, face_semantic, None, meta=meta)
+    scene = Scene(vertices, faces_arr, remap[face_material], materials, face_semantic, None, meta=meta)
+    warn_if_suspect(scene, stacklevel=2)
+    return scene
 
 
 def label_faces(vertices, faces, floor_z: float, floor_tolerance_m: float = 0.1) -> np.ndarray:

@@ -3,7 +3,9 @@
 ``house:SEED[:ROOMS]`` is a procedural house (:func:`~avworld.geometry.procedural.generate_house`
 with ``HouseConfig(num_rooms=ROOMS)``); anything else is a path to a saved avworld scene
 (directory, ``.glb`` with its ``.json`` sidecar, or the ``.json``) or a user mesh
-(``.ply/.obj/.glb/.gltf``, imported with ``up_axis``).
+(``.ply/.obj/.glb/.gltf``, imported with ``up_axis``; ``"auto"``: y-up for glTF, z-up
+otherwise). A saved avworld scene is recognised by its ``.json`` sidecar and loaded
+exactly (z-up, as saved); a ``.glb`` without its sidecar is imported as a glTF mesh (y-up).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ def house_spec(seed: int, rooms: int) -> str:
     return f"house:{int(seed)}:{int(rooms)}"
 
 
-def load_scene_spec(spec: str, up_axis: str = "z") -> Scene:
+def load_scene_spec(spec: str, up_axis: str = "auto") -> Scene:
     """A :class:`Scene` from ``house:SEED[:ROOMS]``, a saved scene, or a mesh file to import."""
     from avworld.geometry.io import load_scene
     from avworld.geometry.mesh_import import MeshImportConfig, import_mesh
