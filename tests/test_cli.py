@@ -74,20 +74,22 @@ def test_bad_input_exits_2_with_a_clear_message(argv, message, tmp_path, capsys)
     assert "avworld: error" in err and message in err
 
 
-def test_demo_writes_the_navigation_report(tmp_path, monkeypatch):
-    """`make demo` as shipped: run from the repository root, the demo finds the shipped checkpoint."""
+def test_demo_writes_the_navigation_report(tmp_path, monkeypatch, capsys):
+    """`avworld demo` run from any directory finds the checkpoint shipped in the package and names it."""
     import json
     import subprocess
-    from pathlib import Path
 
     import imageio_ffmpeg
 
     from avworld.viz.nav_demo import default_checkpoint
 
-    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    monkeypatch.chdir(tmp_path)  # not the repository root: the checkpoints travel with the package
     shipped = default_checkpoint()
-    assert shipped is not None, "the repository ships checkpoints/audiogoal-small/*.pt for the demo"
-    assert main(["demo", "--out", str(tmp_path)]) == 0
+    assert shipped is not None, "avworld ships avworld/checkpoints/audiogoal-small/*.pt for the demo"
+    assert main(["demo", "--out", "demo"]) == 0
+    out = capsys.readouterr().out
+    assert f"learned agent: avnav agent (AV-Nav, the SoundSpaces baseline) from {shipped}, trained 2,001,600" in out
+    tmp_path = tmp_path / "demo"
     html = (tmp_path / "report.html").read_text()
     for item in ("map.png", "oracle.mp4", "heuristic.mp4", "oracle_spectrogram.png", "rir/rir.png", "<table>"):
         assert item in html
@@ -130,3 +132,17 @@ def test_rir_writes_wav_plots_and_rt60(tmp_path, capsys):
     for name in ("rir.png", "edc.png", "rir.json", "rir_mono.wav"):
         assert (out / name).stat().st_size > 100
     assert main(["rir", "house:2:3", "--source", "0,0", "--listener", lst, "--out", str(out)]) == 2
+
+
+def test_demo_help_names_the_learned_agent(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "learned AV-Nav agent shipped with avworld" in out and "'avnav' (default) or 'agsa'" in out
+
+
+def test_demo_with_a_missing_checkpoint_fails_before_running(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--checkpoint", str(tmp_path / "nope.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "DemoAgentError" in err and "no such file" in err and "avnav, agsa" in err
+    assert not (tmp_path / "demo").exists()

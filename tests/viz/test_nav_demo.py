@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 
 from avworld.cli import main  # noqa: E402
 from avworld.tasks.episodes import EpisodeConfig, make_episodes, save_episodes, split_scenes  # noqa: E402
-from avworld.viz.nav_demo import DEFAULT_CHECKPOINTS, DemoConfig, DemoError, default_checkpoint, run_demo  # noqa: E402
+from avworld.viz.nav_demo import DemoConfig, DemoError, run_demo  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -56,15 +56,3 @@ def test_demo_walks_with_the_checkpoints_motion(tmp_path):
     # this house's episode starts 6.1 m away (geodesic): 13 actions in 1 m steps with 90 degree turns; in
     # 0.25 m steps the same oracle has not arrived after 40 (measured: 2.6 m left), so few actions mean grid motion
     assert oracle["success"] == 1.0 and oracle["na"] < 16
-
-
-def test_the_demo_prefers_the_shipped_avnav_checkpoint_then_agsa(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    assert default_checkpoint() is None
-    avnav, agsa = DEFAULT_CHECKPOINTS
-    assert avnav.name == "avnav.pt" and agsa.name == "agsa.pt"
-    agsa.parent.mkdir(parents=True)
-    agsa.write_bytes(b"x")
-    assert default_checkpoint() == agsa
-    avnav.write_bytes(b"x")
-    assert default_checkpoint() == avnav

@@ -3,8 +3,8 @@
 Writes ``report.html`` with the top-down map and both agents' paths, an egocentric video
 with the binaural audio track per agent, the spectrograms of what each heard, the binaural
 RIR at the start pose, and the metrics table (the demo episode plus a few more in the
-same house). With a navigation checkpoint (``DemoConfig.checkpoint``, or the first of
-``checkpoints/audiogoal-small/{agsa,avnav}.pt`` that exists), the trained agent runs the
+same house). With a navigation checkpoint (``DemoConfig.checkpoint``; ``avworld demo`` shows the
+shipped AV-Nav agent, see :mod:`avworld.viz.demo_agent`), the trained agent runs the
 same episodes as a third agent, in an env built as it was trained (image size, pointgoal).
 """
 
@@ -27,22 +27,13 @@ from avworld.tasks.audiogoal import AudioGoalEnv
 from avworld.tasks.baselines import make_agent
 from avworld.tasks.episodes import EpisodeConfig, make_episodes
 from avworld.viz.colorize import _RAMP, depth_to_rgb
+from avworld.viz.demo_agent import DEFAULT_CHECKPOINTS, default_checkpoint  # noqa: F401 (re-exported)
 from avworld.viz.html import HtmlReport
 from avworld.viz.rir_report import write_rir_report
 from avworld.viz.video import write_video_with_audio
 
 PATH_COLOURS = {"oracle": (30, 110, 230), "heuristic": (230, 80, 30), "random": (120, 120, 120),
                 "forward": (150, 60, 170), "learned": (20, 150, 60)}
-
-#: the demo adds the first of these shipped checkpoints that exists (relative to the working directory):
-#: AV-Nav first, the better of the two on the unseen ``audiogoal-small`` test episodes (SPL 0.432
-#: against AGSA's 0.342 at 2M steps, docs/results.md)
-DEFAULT_CHECKPOINTS = (Path("checkpoints/audiogoal-small/avnav.pt"), Path("checkpoints/audiogoal-small/agsa.pt"))
-
-
-def default_checkpoint() -> Path | None:
-    """The shipped checkpoint the demo shows when none is given: AV-Nav's, else AGSA's, else None."""
-    return next((p for p in DEFAULT_CHECKPOINTS if p.exists()), None)
 
 
 class DemoError(ValueError):
@@ -61,6 +52,7 @@ class DemoConfig:
     step_limit: int = 200
     seed: int = 0
     checkpoint: str | None = None  # a trained navigation agent (``avworld train nav``) to show as "learned"
+    learned_note: str = ""  # without a checkpoint: why the report shows no learned agent
 
 
 def _spectrogram_image(audio: np.ndarray, sample_rate_hz: int) -> np.ndarray:
@@ -206,6 +198,8 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(),  # noqa: B0
     rt = rir_info["rt60_s"]
     report.paragraph(f"Broadband RT60 {rt:.2f} s." if rt is not None else "RT60 not measurable.")
 
+    if not learned and config.learned_note:
+        report.paragraph(config.learned_note)
     if learned:
         ck = learned[0].checkpoint
         report.paragraph(f"learned: the {ck.get('agent', '?')} agent of checkpoint {config.checkpoint}, trained "
