@@ -15,10 +15,12 @@ from avworld.geometry.procedural import HouseConfig, generate_house
 from avworld.geometry.raycast import RayCaster
 from avworld.geometry.scene import Scene
 from avworld.vision.camera import CameraConfig
+from avworld.vision.pose_check import check_camera_poses
 from avworld.vision.render import Renderer
-from avworld.vision.topdown import colorize_semantic, topdown_map
+from avworld.vision.topdown import colorize_semantic
 from avworld.viz.colorize import depth_to_rgb
 from avworld.viz.html import HtmlReport
+from avworld.viz.map_figure import map_figure
 
 
 @dataclass(frozen=True)
@@ -45,16 +47,23 @@ def informative_poses(scene: Scene, nav: NavGrid, n: int, rng: np.random.Generat
 
 
 def write_scene_views(scene: Scene, nav: NavGrid, out_dir: Path, stem: str, n_views: int, size: int,
-                      rng: np.random.Generator) -> tuple[list[tuple[str, str]], np.ndarray]:
-    """Top-down map plus ``n_views`` RGB / depth / semantic views; returns (figures, poses)."""
+                      rng: np.random.Generator, check_poses_fix: str | None = None
+                      ) -> tuple[list[tuple[str, str]], np.ndarray]:
+    """Top-down map plus ``n_views`` RGB / depth / semantic views; returns (figures, poses).
+
+    The map is written first. With ``check_poses_fix`` (the fix to name), a view pose whose
+    camera is inside a solid or outside the scene raises
+    :class:`~avworld.vision.pose_check.CameraPoseError` before anything is rendered.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(map_figure(scene, nav)).save(out_dir / f"{stem}_topdown.png")
+    figs = [(f"{stem}_topdown.png", "top-down map: navigable area shaded, axes and scale bar in metres")]
     poses = informative_poses(scene, nav, n_views, rng)
     cam = CameraConfig(width=size, height=size)
+    if check_poses_fix is not None:
+        check_camera_poses(scene, poses, cam.height_m, labels=[f"view {k}" for k in range(len(poses))],
+                           fix=check_poses_fix)
     views = Renderer(scene, cam).render_batch(poses)
-    Image.fromarray(topdown_map(scene, navgrid=nav, agent=None, sources=(), path=None)).save(
-        out_dir / f"{stem}_topdown.png"
-    )
-    figs = [(f"{stem}_topdown.png", "top-down map (navigable area shaded)")]
     for k, pose in enumerate(poses):
         depth = depth_to_rgb(views["depth"][k])
         strip = np.concatenate([views["rgb"][k], depth, colorize_semantic(views["semantic"][k])], axis=1)
