@@ -108,8 +108,9 @@ def test_a_signal_stop_exits_like_the_signal_and_a_time_limit_stop_with_0(monkey
     import avworld.train.nav as nav
 
     common = ["train", "nav", "--agent", "avnav", "--preset", "tiny", "--out", str(tmp_path), "--no-progress"]
-    cases = (({"update": 3, "stopped_by": "signal", "stop_signal": "SIGINT"}, 130, "stopped by SIGINT"),
-             ({"update": 3, "stopped_by": "signal", "stop_signal": "SIGTERM"}, 143, "stopped by SIGTERM"),
+    resume = "rerun the same command with --resume to resume"
+    cases = (({"update": 3, "stopped_by": "signal", "stop_signal": "SIGINT"}, 130, "by SIGINT after update 3"),
+             ({"update": 3, "stopped_by": "signal", "stop_signal": "SIGTERM"}, 143, resume),
              ({"update": 3, "stopped_by": "time_limit"}, 0, "paused at its time limit"),
              ({"update": 9}, 0, "training finished"))
     for result, code, text in cases:
@@ -204,3 +205,64 @@ def test_grid_motion_trains_and_evaluates_in_the_grid_env(tmp_path):
         assert envs.single_observation_space["spectrogram"].shape[-1] > 20  # 1 s of audio per step
     finally:
         envs.close()
+
+
+@pytest.mark.parametrize("argv, text", [
+    (["train", "nav", "--agent", "agas"], "--agent 'agas' is unknown; did you mean 'agsa'?"),
+    (["train", "nav", "--agent", "avnav", "--preset", "fats"], "did you mean 'fast'?"),
+    (["train", "nav", "--agent", "avnav", "--ablation", "audio_only"], "did you mean 'audio-only'?"),
+    (["train", "toy", "--agent", "avnv"], "did you mean 'avnav'?"),
+    (["train", "nav", "--agent", "avnav", "--preset", "tiny", "--set", "env.motion=gird"], "did you mean 'grid'?"),
+    (["train", "nav", "--agent", "avnav", "--preset", "tiny", "--set", "env.observations=audio-depth"],
+     "did you mean 'audiodepth'"),
+    (["train", "nav", "--agent", "avnav", "--preset", "tiny", "--set", "ppo.entropy=0.1"],
+     "did you mean 'entropy_coef'?"),
+])
+def test_names_are_checked_when_the_command_starts(argv, text, tmp_path, monkeypatch, capsys):
+    import avworld.train.nav as nav
+
+    monkeypatch.setattr(nav, "make_nav_envs", lambda *a, **k: pytest.fail("built envs before checking names"))
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("avworld: error: TrainConfigError: ") and text in err
+
+
+def test_every_train_and_eval_option_has_help():
+    from avworld.cli import build_parser
+
+    def walk(parser, path):
+        for action in parser._actions:
+            if action.option_strings and action.dest != "help":
+                assert action.help, f"{path} {action.option_strings[0]} has no help"
+            for name, sub in (getattr(action, "choices", None) or {}).items():
+                if hasattr(sub, "_actions"):
+                    yield from walk(sub, f"{path} {name}")
+        yield path
+
+    top = build_parser()
+    seen = [p for name in ("train", "eval") for p in walk(top._subparsers._group_actions[0].choices[name], name)]
+    assert {"train nav", "train eval", "train toy", "train export", "eval nav"} <= set(seen)
+    observations = next(a for a in top._subparsers._group_actions[0].choices["eval"]._actions
+                        if a.dest == "observations")
+    assert "audiodepth" in observations.help
+
+
+def test_ctrl_c_before_the_trainer_takes_over_prints_one_line(tmp_path, monkeypatch, capsys):
+    import avworld.train.nav as nav
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(nav, "train_nav", interrupted)
+    common = ["train", "nav", "--agent", "avnav", "--preset", "tiny", "--out", str(tmp_path), "--no-progress"]
+    assert main(common) == 130
+    assert capsys.readouterr().err == ("interrupted; no checkpoint was written yet; rerun the same command to start "
+                                       "over\n")
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "ckpt_0000004.pt").write_bytes(b"")
+    assert main(common) == 130
+    err = capsys.readouterr().err
+    assert err.startswith("interrupted; rerun the same command with --resume to resume from ")
+    assert "Traceback" not in err
+    assert main([*common, "--resume"]) == 130
+    assert capsys.readouterr().err.startswith("interrupted; rerun the same command to resume from ")

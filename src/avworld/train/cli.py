@@ -18,6 +18,7 @@ import os
 import signal
 from pathlib import Path
 
+from avworld.eval.choices import check_choice
 from avworld.train.config import PRESETS, TrainConfigError
 
 AGENTS = ("agsa", "avnav")
@@ -31,9 +32,10 @@ def add_commands(sub) -> None:
 
     nav = tsub.add_parser("nav", help="train an AudioGoal navigation agent with recurrent PPO (DD-PPO under torchrun)",
                           description="Presets: " + "; ".join(f"{k}: {v['doc']}" for k, v in PRESETS.items()))
-    nav.add_argument("--agent", choices=AGENTS, required=True, help="agsa (SAM + AGDF) or avnav (SoundSpaces)")
-    nav.add_argument("--preset", choices=sorted(PRESETS), default="soundspaces", help="default: soundspaces")
-    nav.add_argument("--ablation", action="append", default=[], choices=ABLATION_NAMES,
+    nav.add_argument("--agent", required=True, help="agsa (SAM + AGDF) or avnav (SoundSpaces)")
+    nav.add_argument("--preset", default="soundspaces",
+                     help=f"{', '.join(sorted(PRESETS))} (default: soundspaces; see the description above)")
+    nav.add_argument("--ablation", action="append", default=[],
                      help="repeatable: audio-only, static-fusion, no-sam (agsa), modality-dropout")
     nav.add_argument("--out", default=None, help="run directory (default runs/train/AGENT-PRESET[-ABLATIONS])")
     nav.add_argument("--total-steps", type=int, default=None, help="env steps over all processes")
@@ -77,9 +79,9 @@ def add_commands(sub) -> None:
     ex.set_defaults(func=_cmd_train_export)
 
     toy = tsub.add_parser("toy", help="train on a tiny audio-goal grid world (checks the trainer in seconds)")
-    toy.add_argument("--agent", choices=AGENTS, default="avnav")
-    toy.add_argument("--total-steps", type=int, default=20000)
-    toy.add_argument("--seed", type=int, default=0)
+    toy.add_argument("--agent", default="avnav", help="avnav (default) or agsa")
+    toy.add_argument("--total-steps", type=int, default=20000, help="env steps to train (default 20000)")
+    toy.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     toy.add_argument("--out", default=None, help="run directory for logs and checkpoints (default: none)")
     toy.set_defaults(func=_cmd_train_toy)
 
@@ -117,7 +119,16 @@ def _eval_arguments(ev, nested: bool = False) -> None:
     ev.set_defaults(func=_cmd_train_eval)
 
 
+def check_train_names(args) -> None:
+    """Agent, preset and ablation names of `avworld train nav`, checked before anything is built."""
+    check_choice("--agent", args.agent, AGENTS, TrainConfigError)
+    check_choice("--preset", args.preset, PRESETS, TrainConfigError)
+    for name in args.ablation:
+        check_choice("--ablation", name, ABLATION_NAMES, TrainConfigError)
+
+
 def _cmd_train_nav(args) -> int:
+    check_train_names(args)
     _need_torch("training")
     from avworld.train.nav import train_nav
 
@@ -142,14 +153,29 @@ def _cmd_train_nav(args) -> int:
         sections[section][key] = value
     name = "-".join([args.agent, args.preset, *args.ablation])
     out = Path(args.out or f"runs/train/{name}")
-    result = train_nav(args.agent, args.preset, out, tuple(args.ablation), ppo, env, model, resume=args.resume,
-                       device=args.device, progress=not args.no_progress, tensorboard=not args.no_tensorboard)
-    shown = {k: round(v, 4) for k, v in result.items() if k.startswith("episode/") or k == "update"}
     main_rank = os.environ.get("RANK", "0") == "0"  # torchrun: every process returns here; one reports
+    again = "rerun the same command" + ("" if args.resume else " with --resume")
+    try:
+        result = train_nav(args.agent, args.preset, out, tuple(args.ablation), ppo, env, model, resume=args.resume,
+                           device=args.device, progress=not args.no_progress, tensorboard=not args.no_tensorboard)
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before the trainer took over the signals
+        if main_rank:
+            import sys
+
+            from avworld.train.checkpoint import checkpoint_dir
+
+            saved = sorted(checkpoint_dir(out).glob("ckpt_*.pt"))
+            hint = (f"{again} to resume from {saved[-1]}" if saved else
+                    "no checkpoint was written yet; rerun the same command" + (" without --resume" if args.resume
+                                                                              else "") + " to start over")
+            print(f"interrupted; {hint}", file=sys.stderr)
+        return 130
+    shown = {k: round(v, 4) for k, v in result.items() if k.startswith("episode/") or k == "update"}
     if result.get("stopped_by") == "signal":
         name = result.get("stop_signal") or "SIGTERM"
         if main_rank:
-            print(f"training stopped by {name} in {out} (resume with --resume): {json.dumps(shown)}")
+            print(f"interrupted by {name} after update {result.get('update')}, checkpoint in {out}; {again} to "
+                  f"resume: {json.dumps(shown)}")
         return 128 + int(getattr(signal, name, signal.SIGTERM))  # the shell's code for death by that signal
     if main_rank:
         how = "paused at its time limit" if result.get("stopped_by") == "time_limit" else "finished"
@@ -239,6 +265,7 @@ def _cmd_train_export(args) -> int:
 
 
 def _cmd_train_toy(args) -> int:
+    check_choice("--agent", args.agent, AGENTS, TrainConfigError)
     _need_torch("the toy trainer")
     from avworld.train.toy import train_toy
 

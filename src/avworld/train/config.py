@@ -94,10 +94,12 @@ class EnvConfig:
         object.__setattr__(self, "rooms", tuple(self.rooms))
         if self.size < 1 or self.num_scenes < 1 or self.step_limit < 1:
             raise TrainConfigError("EnvConfig: size, num_scenes and step_limit must be >= 1")
+        from avworld.eval.choices import check_choice
         from avworld.sim.config import PRESETS as MOTION  # numpy only, no torch
+        from avworld.tasks.audiogoal import OBSERVATION_SETS  # no torch either
 
-        if self.motion not in MOTION:
-            raise TrainConfigError(f"EnvConfig.motion = {self.motion!r}: unknown; choose one of {sorted(MOTION)}")
+        check_choice("EnvConfig.motion", self.motion, MOTION, TrainConfigError)
+        check_choice("EnvConfig.observations", self.observations, OBSERVATION_SETS, TrainConfigError)
 
 
 #: name -> {"ppo": PPOConfig overrides, "env": EnvConfig overrides, "model": model config overrides, "doc": ...}
@@ -131,14 +133,18 @@ def override(cfg, values: dict, what: str):
     names = {f.name for f in fields(cfg)}
     unknown = sorted(set(values) - names)
     if unknown:
-        raise TrainConfigError(f"unknown {what} options {unknown}; valid: {sorted(names)}")
+        from avworld.eval.choices import did_you_mean
+
+        hint = "".join(did_you_mean(u, names) for u in unknown)
+        raise TrainConfigError(f"unknown {what} options {unknown}{hint}; valid: {sorted(names)}")
     return replace(cfg, **values)
 
 
 def resolve(preset: str, ppo: dict | None = None, env: dict | None = None) -> tuple[PPOConfig, EnvConfig, dict]:
     """(PPOConfig, EnvConfig, model overrides) of ``preset`` with extra PPO and env overrides."""
-    if preset not in PRESETS:
-        raise TrainConfigError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    from avworld.eval.choices import check_choice
+
+    check_choice("preset", preset, PRESETS, TrainConfigError)
     p = PRESETS[preset]
     ppo_cfg = override(PPOConfig(), {**p["ppo"], **(ppo or {})}, "PPO")
     env_cfg = override(EnvConfig(), {**p["env"], **(env or {})}, "env")
