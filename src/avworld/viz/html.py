@@ -9,6 +9,7 @@ _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;background:#fafafa;color:#222}
 h1{font-size:1.5rem} h2{font-size:1.2rem;margin-top:2rem}
 .row{display:flex;flex-wrap:wrap;gap:.75rem;align-items:flex-start}
+.col{display:flex;flex-direction:column;gap:.75rem}
 figure{margin:0;background:#fff;border:1px solid #ddd;padding:.4rem}
 figcaption{font-size:.8rem;color:#555;max-width:22rem}
 img{image-rendering:pixelated;display:block}
@@ -30,23 +31,33 @@ class HtmlReport:
     def paragraph(self, text: str) -> None:
         self.parts.append(f"<p>{html.escape(text)}</p>")
 
+    @staticmethod
+    def figure_html(src: str, caption: str, width: int | None = None) -> str:
+        """One image with its caption (for :meth:`row`)."""
+        w = f' width="{int(width)}"' if width else ""
+        return (f'<figure><img src="{html.escape(src)}"{w} alt="{html.escape(caption)}">'
+                f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+    @staticmethod
+    def video_html(src: str, caption: str, width: int | None = None) -> str:
+        """One video (with its sound track) and its caption (for :meth:`row`)."""
+        w = f' width="{int(width)}"' if width else ""
+        return (f'<figure><video controls preload="metadata" src="{html.escape(src)}"{w}></video>'
+                f'<figcaption style="max-width:{int(width) if width else 352}px">{html.escape(caption)}'
+                "</figcaption></figure>")
+
     def figures(self, items: list[tuple[str, str]], width: int | None = None) -> None:
         """A row of images: (relative path, caption) pairs."""
-        w = f' width="{width}"' if width else ""
-        figs = "".join(
-            f'<figure><img src="{html.escape(src)}"{w} alt="{html.escape(cap)}">'
-            f"<figcaption>{html.escape(cap)}</figcaption></figure>"
-            for src, cap in items
-        )
-        self.parts.append(f'<div class="row">{figs}</div>')
+        self.parts.append(f'<div class="row">{"".join(self.figure_html(s, c, width) for s, c in items)}</div>')
 
     def video(self, src: str, caption: str, width: int | None = None) -> None:
         """An embedded video (with its sound track) from a path relative to the report."""
-        w = f' width="{int(width)}"' if width else ""
-        self.parts.append(
-            f'<figure><video controls preload="metadata" src="{html.escape(src)}"{w}></video>'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-        )
+        self.parts.append(self.video_html(src, caption, width))
+
+    def row(self, *columns: list[str]) -> None:
+        """Columns side by side (wrapping on narrow screens); each column stacks its HTML parts."""
+        cols = "".join(f'<div class="col">{"".join(parts)}</div>' for parts in columns)
+        self.parts.append(f'<div class="row">{cols}</div>')
 
     def table(self, header: list[str], rows: list[list]) -> None:
         head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)

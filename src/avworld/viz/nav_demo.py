@@ -1,7 +1,8 @@
 """The navigation demo (``avworld demo``): a house, a ringing phone, two agents, one HTML report.
 
-Writes ``report.html`` with the top-down map and both agents' paths, an egocentric video
-with the binaural audio track per agent, the spectrograms of what each heard, the binaural
+Writes ``report.html`` with the top-down map and the agents' paths (metre ticks, scale bar,
+room labels, legend) beside an egocentric video with the binaural audio track per agent
+(each view upscaled to at least 256 px), the spectrograms of what each heard, the binaural
 RIR at the start pose, and the metrics table (the demo episode plus a few more in the
 same house). With a navigation checkpoint (``DemoConfig.checkpoint``; ``avworld demo`` shows the
 shipped AV-Nav agent, see :mod:`avworld.viz.demo_agent`), the trained agent runs the
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from avworld.acoustics.features import stft_magnitude
 from avworld.acoustics.synthesis import binaural_rir, mono_rir
@@ -70,33 +71,35 @@ def _spectrogram_image(audio: np.ndarray, sample_rate_hz: int) -> np.ndarray:
     return np.asarray(Image.fromarray(img).resize((min(1200, max(300, img.shape[1] * 2)), img.shape[0])))
 
 
+#: Each egocentric view in the demo videos is upscaled (nearest neighbour, by a whole factor of
+#: at least 2) to at least this many pixels: 128 px baselines play at 2x, 64 px learned agents at 4x.
+VIDEO_VIEW_PX = 256
+
+
+def video_scale(size: int) -> int:
+    """The whole upscaling factor (>= 2) that shows a ``size`` px view at >= :data:`VIDEO_VIEW_PX` px."""
+    return max(2, -(-VIDEO_VIEW_PX // max(1, int(size))))
+
+
 def _frames(ro: Rollout, size: int, max_depth_m: float) -> np.ndarray:
-    """Video frames: RGB | depth, upscaled to 2x for viewing."""
+    """Video frames: RGB | depth, each view upscaled by :func:`video_scale` for viewing."""
+    k = video_scale(size)
     frames = []
     for rgb, depth in zip(ro.rgb, ro.depth):
         strip = np.concatenate([rgb, depth_to_rgb(depth[..., 0] * max_depth_m, max_depth_m)], axis=1)
-        frames.append(np.asarray(Image.fromarray(strip).resize((4 * size, 2 * size), Image.NEAREST)))
+        frames.append(np.asarray(Image.fromarray(strip).resize((2 * k * size, k * size), Image.NEAREST)))
     return np.stack(frames)
 
 
 def _map_with_paths(env: AudioGoalEnv, rollouts: dict[str, Rollout]) -> np.ndarray:
-    from avworld.vision.topdown import topdown_map
+    """The framed map (metre ticks, scale bar, room labels, legend beside it) with every agent's path."""
+    from avworld.viz.map_figure import map_figure
 
     ep = env.episode
-    img, tf = topdown_map(env.world_.scene, env.world_.nav, px_per_m=40.0, sources=[ep.source_position],
-                          goal=ep.goal_xy, agent=ep.start_pose, return_transform=True)
-    pil = Image.fromarray(img)
-    draw = ImageDraw.Draw(pil)
-    for name, ro in rollouts.items():
-        pts = [tuple(map(float, tf.world_to_pixel(p[:2]))) for p in ro.poses]
-        if len(pts) > 1:
-            draw.line(pts, fill=PATH_COLOURS.get(name, (0, 0, 0)), width=3)
-    y = 6
-    for name in rollouts:
-        draw.rectangle([6, y, 20, y + 10], fill=PATH_COLOURS.get(name, (0, 0, 0)))
-        draw.text((26, y - 1), name, fill=(0, 0, 0))
-        y += 16
-    return np.asarray(pil)
+    paths = {name: (np.asarray(ro.poses, float)[:, :2], PATH_COLOURS.get(name, (0, 0, 0)))
+             for name, ro in rollouts.items()}
+    return map_figure(env.world_.scene, env.world_.nav, 40.0, sources=[ep.source_position], goal=ep.goal_xy,
+                      agent=ep.start_pose, paths=paths)
 
 
 def _load_learned(config: DemoConfig):
@@ -172,20 +175,22 @@ def run_demo(out_dir: str | Path, config: DemoConfig = DemoConfig(),  # noqa: B0
         f"simulated on this machine from seeds; nothing was downloaded."
     )
     Image.fromarray(_map_with_paths(env, rollouts)).save(out / "map.png")
-    report.heading("Top-down map")
-    report.figures([("map.png", "navigable area (green), source (red), goal ring, start arrow, agents' paths")])
-
-    report.heading("What the agents saw and heard")
-    figs = []
+    report.heading("The demo episode: the map and what the agents saw and heard")
+    figs, videos = [], []
     for name, ro in rollouts.items():
         audio = np.concatenate(ro.audio, axis=1)
-        write_video_with_audio(out / f"{name}.mp4", _frames(ro, sizes[name], env.config.max_depth_m), audio,
-                               sc.sample_rate_hz, fps=1.0 / sc.step_s)
-        report.video(f"{name}.mp4", f"{name}: egocentric RGB | depth with the binaural sound (use headphones); "
-                                    f"{len(ro.actions)} actions, success={bool(ro.metrics['success'])}")
+        frames = _frames(ro, sizes[name], env.config.max_depth_m)
+        write_video_with_audio(out / f"{name}.mp4", frames, audio, sc.sample_rate_hz, fps=1.0 / sc.step_s)
+        videos.append(report.video_html(
+            f"{name}.mp4", f"{name}: egocentric RGB | depth ({video_scale(sizes[name])}x) with the binaural sound "
+                           f"(use headphones); {len(ro.actions)} actions, success={bool(ro.metrics['success'])}",
+            width=frames.shape[2]))
         Image.fromarray(_spectrogram_image(audio, sc.sample_rate_hz)).save(out / f"{name}_spectrogram.png")
         figs.append((f"{name}_spectrogram.png", f"{name}: spectrogram of the left (top) and right ear, 0-8 kHz"))
         say(f"{name}: video written")
+    report.row([report.figure_html("map.png", "top-down map: navigable area (green), the sound source (red), the "
+                                              "goal ring, the start arrow and each agent's path; axes in metres")],
+               videos)
     report.figures(figs)
 
     report.heading("Binaural room impulse response at the start pose")
