@@ -62,7 +62,6 @@ def test_render_writes_images_with_true_depth(tmp_path):
     [
         (["render", "house:x", "--pose", "0,0,0", "--out", "OUT"], "house:SEED"),
         (["render", "house:1", "--pose", "0,0", "--out", "OUT"], "--pose"),
-        (["render", "house:1", "--out", "OUT"], "--pose"),
         (["render", "no/such/file.glb", "--pose", "0,0,0", "--out", "OUT"], "does not exist"),
         (["scene", "new", "--seed", "1", "--rooms", "40", "--out", "OUT"], "num_rooms"),
     ],

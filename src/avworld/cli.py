@@ -13,18 +13,22 @@ Sub-commands::
                                                           binaural RIR (WAV), plots, RT60 per band
 
 ``SCENE``/``PATH`` is a saved avworld scene (directory, .glb or .json), a user mesh
-(.ply/.obj/.glb/.gltf, imported with ``--up-axis``) or ``house:SEED[:ROOMS]`` for a
-procedural house.
+(.ply/.obj/.glb/.gltf, imported with ``--up-axis``, default ``auto``: y-up for glTF, z-up
+otherwise; a suspicious orientation prints a warning) or ``house:SEED[:ROOMS]`` for a
+procedural house. ``render`` and ``scene show`` refuse cameras inside solids or outside
+the scene unless ``--allow-inside``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +48,7 @@ def _parse_floats(text: str, n: int, what: str) -> list[float]:
     return vals
 
 
-def load_scene_spec(spec: str, up_axis: str = "z"):
+def load_scene_spec(spec: str, up_axis: str = "auto"):
     """A Scene from ``house:SEED[:ROOMS]``, a saved scene, or a mesh file to import."""
     from avworld.geometry.spec import load_scene_spec as _load
 
@@ -78,16 +82,37 @@ def _cmd_scene_new(args) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _printed_warnings():
+    """Print the warnings raised inside (e.g. a suspicious mesh up axis) as ``avworld: warning: ...``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for w in caught:
+                print(f"avworld: warning: {w.category.__name__}: {w.message}", file=sys.stderr)
+
+
 def _cmd_scene_show(args) -> int:
     from avworld.geometry.navigation import NavConfig, NavGrid
+    from avworld.geometry.up_axis_check import floor_plan_area_m2, warn_if_suspect
     from avworld.viz.gallery import write_scene_views
 
-    scene = load_scene_spec(args.path, args.up_axis)
-    nav = NavGrid.build(scene, NavConfig())
+    with _printed_warnings():
+        scene = load_scene_spec(args.path, args.up_axis)
+        nav = NavGrid.build(scene, NavConfig())
+        warn_if_suspect(scene, nav)
     out = Path(args.out)
-    figs, poses = write_scene_views(scene, nav, out, "scene", args.views, args.size, np.random.default_rng(args.seed))
+    fix = ("the views are placed on the navigable area, so its floor is probably wrong: check --up-axis, "
+           "or pass --allow-inside to render them anyway")
+    figs, poses = write_scene_views(scene, nav, out, "scene", args.views, args.size, np.random.default_rng(args.seed),
+                                    check_poses_fix=None if args.allow_inside else fix)
     for name, caption in figs:
         print(f"{out / name}: {caption}")
+    plan = floor_plan_area_m2(scene, nav)
+    share = f" ({100 * nav.navigable_area_m2 / plan:.0f} % of the {plan:.1f} m^2 floor plan)" if plan > 0 else ""
+    print(f"navigable area: {nav.navigable_area_m2:.1f} m^2{share}")
     return 0
 
 
@@ -95,16 +120,21 @@ def _cmd_render(args) -> int:
     from PIL import Image
 
     from avworld.vision.camera import CameraConfig
+    from avworld.vision.pose_check import check_camera_poses
     from avworld.vision.render import Renderer
     from avworld.vision.topdown import colorize_semantic
     from avworld.viz.colorize import depth_to_rgb
 
     if not args.pose:
         raise CliError("render: give at least one --pose X,Y,YAW_DEG")
-    scene = load_scene_spec(args.scene, args.up_axis)
+    with _printed_warnings():
+        scene = load_scene_spec(args.scene, args.up_axis)
     cam = CameraConfig(width=args.width, height=args.height, hfov_deg=args.hfov, height_m=args.camera_height)
     poses = np.array([_parse_floats(p, 3, "--pose") for p in args.pose])
     poses[:, 2] = np.radians(poses[:, 2])
+    if not args.allow_inside:
+        check_camera_poses(scene, poses, cam.height_m, labels=[f"--pose {p}" for p in args.pose],
+                           fix="`avworld scene show` draws the navigable area; --allow-inside renders it anyway")
     views = Renderer(scene, cam).render_batch(poses)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -123,7 +153,8 @@ def _cmd_rir(args) -> int:
     from avworld.acoustics.synthesis import binaural_rir, mono_rir
     from avworld.viz.rir_report import write_rir_report
 
-    scene = load_scene_spec(args.scene, args.up_axis)
+    with _printed_warnings():
+        scene = load_scene_spec(args.scene, args.up_axis)
     src = _parse_floats(args.source, 3, "--source")
     lx, ly, lz, yaw_deg = _parse_floats(args.listener, 4, "--listener")
     cfg = AcousticConfig(sample_rate_hz=args.sample_rate, ism_order=args.ism_order, max_rir_s=args.max_rir_s)
@@ -179,6 +210,12 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+_UP_AXIS_HELP = ("source up axis when importing a mesh: auto (default: y for .glb/.gltf, as glTF specifies; z for "
+                 ".obj/.ply), x, y, z, -x, -y or -z (write --up-axis=-y for a negative axis); a saved avworld scene "
+                 "(with its .json) is loaded as saved")
+_UP_AXIS_CHOICES = ("auto", "x", "y", "z", "-x", "-y", "-z")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from avworld import __version__
 
@@ -216,7 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--views", type=int, default=4, help="number of egocentric views (default 4)")
     show.add_argument("--size", type=int, default=256, help="view resolution in pixels (default 256)")
     show.add_argument("--seed", type=int, default=0, help="seed for choosing the view poses")
-    show.add_argument("--up-axis", default="z", help="up axis when importing a mesh: x, y, z, -x, -y, -z")
+    show.add_argument("--up-axis", default="auto", choices=_UP_AXIS_CHOICES, help=_UP_AXIS_HELP)
+    show.add_argument("--allow-inside", action="store_true",
+                      help="render the views even where a camera is inside a solid or outside the scene")
     show.set_defaults(func=_cmd_scene_show)
 
     gallery = ssub.add_parser("gallery", help="maps and views of six procedural houses -> --out/index.html")
@@ -225,13 +264,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     render = sub.add_parser("render", help="render RGB / depth / semantic images at given poses")
     render.add_argument("scene", help="saved scene, mesh file, or house:SEED[:ROOMS]")
-    render.add_argument("--pose", action="append", help="X,Y,YAW_DEG (repeatable); yaw counter-clockwise from +x")
+    render.add_argument("--pose", action="append", required=True,
+                        help="X,Y,YAW_DEG camera pose (required, repeatable); yaw counter-clockwise from +x in degrees")
     render.add_argument("--out", required=True, help="output directory")
-    render.add_argument("--width", type=int, default=256)
-    render.add_argument("--height", type=int, default=256)
+    render.add_argument("--width", type=int, default=256, help="image width in pixels (default 256)")
+    render.add_argument("--height", type=int, default=256, help="image height in pixels (default 256)")
     render.add_argument("--hfov", type=float, default=90.0, help="horizontal field of view in degrees")
     render.add_argument("--camera-height", type=float, default=1.5, help="camera height above the floor (m)")
-    render.add_argument("--up-axis", default="z", help="up axis when importing a mesh")
+    render.add_argument("--up-axis", default="auto", choices=_UP_AXIS_CHOICES, help=_UP_AXIS_HELP)
+    render.add_argument("--allow-inside", action="store_true",
+                        help="render poses whose camera is inside a solid or outside the scene (refused by default)")
     render.set_defaults(func=_cmd_render)
 
     rir = sub.add_parser("rir", help="simulate a binaural room impulse response and write WAV, plots, RT60")
@@ -243,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     rir.add_argument("--ism-order", type=int, default=3, help="image-source reflection order (default 3)")
     rir.add_argument("--max-rir-s", type=float, default=1.5, help="maximum RIR length in seconds")
     rir.add_argument("--hrtf", default="kemar", help="kemar (default), spherical, or a .sofa file")
-    rir.add_argument("--up-axis", default="z", help="up axis when importing a mesh")
+    rir.add_argument("--up-axis", default="auto", choices=_UP_AXIS_CHOICES, help=_UP_AXIS_HELP)
     rir.set_defaults(func=_cmd_rir)
 
     # Sub-systems above the simulator own their commands: each module has add_commands(subparsers),
