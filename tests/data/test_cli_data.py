@@ -23,7 +23,7 @@ def test_data_make_info_show(tmp_path, capsys):
 
     assert main(["data", "info", str(out), "--json", "--verify"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["complete"] and info["checksums"] == "verified"
+    assert info["complete"] and info["checksums"].startswith("verified") and info["bad_shards"] == []
     assert info["scenes"] == {"train": 1, "val": 1, "test": 1}
     assert info["totals"]["all"]["trajectories"] == 3 and info["frame"]["rgb"] == [32, 32, 3]
     assert info["totals"]["all"]["hours"] == pytest.approx(info["totals"]["all"]["frames"] * 0.15 / 3600)

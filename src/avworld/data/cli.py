@@ -2,7 +2,7 @@
 
 ::
 
-    avworld data make --preset avw-tiny|avw-small|avw-4k --out DIR [--workers N | --ray ADDRESS]
+    avworld data make --preset avw-tiny|avw-small|avw-4k --out DIR [--workers N | --ray ADDRESS] [--rebuild]
     avworld data info PATH [--verify] [--json]
     avworld data show PATH --traj N --out DIR
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
 
@@ -45,11 +46,16 @@ def add_commands(sub) -> None:
     make.add_argument("--audio-format", choices=["float16", "int16"], default=None, help="stored audio dtype")
     make.add_argument("--reward", choices=["distance", "navigation"], default=None, help="reward variant")
     make.add_argument("--no-verify", action="store_true", help="skip re-hashing finished shards when resuming")
+    make.add_argument("--rebuild", action="store_true",
+                      help="--out holds shard files but no manifest (orphans): delete them and build there "
+                           "(refused without this flag)")
     make.set_defaults(func=_cmd_make)
 
-    info = dsub.add_parser("info", help="statistics of a dataset: scenes, trajectories, frames, hours per split")
+    info = dsub.add_parser("info", help="statistics of a dataset: scenes, trajectories, frames, hours per split; "
+                                        "checks that every shard exists with its recorded size (exit 2 if not)")
     info.add_argument("path", help="dataset directory (or its manifest.json)")
-    info.add_argument("--verify", action="store_true", help="re-hash every shard against the manifest")
+    info.add_argument("--verify", action="store_true",
+                      help="also re-hash every shard (SHA-256) against the manifest; every bad shard is listed")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.set_defaults(func=_cmd_info)
 
@@ -102,41 +108,69 @@ def _cmd_make(args) -> int:
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
     from avworld.data.generate import build_dataset
-    from avworld.data.inspection import dataset_info, format_info
+    from avworld.data.inspection import dataset_info
 
     config = config_from_args(args)
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
                TextColumn("{task.completed:.0f}/{task.fields[trajs]} trajectories"), _frames_column(),
                TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns) as progress:
-        task = progress.add_task(f"{config.name} -> {args.out}", total=None, frames=0, trajs="?",
-                                 t0=time.perf_counter())
-        frames = 0
+    try:
+        with Progress(*columns) as progress:
+            task = progress.add_task(f"{config.name} -> {args.out}", total=None, frames=0, trajs="?",
+                                     t0=time.perf_counter())
+            frames = 0
 
-        def on_event(ev) -> None:
-            nonlocal frames
-            if ev.kind == "plan":
-                progress.update(task, total=max(1, ev.trajectories), trajs=ev.trajectories, t0=time.perf_counter())
-                if ev.trajectories == 0:
-                    progress.update(task, completed=1)
-            elif ev.kind == "rebuild":
-                progress.console.print(f"[yellow]rebuilding[/yellow] {ev.message}")
-            elif ev.kind == "trajectory" or (ev.kind == "shard" and args.ray is not None):
-                frames += ev.frames
-                progress.update(task, advance=ev.trajectories, frames=frames)
+            def on_event(ev) -> None:
+                nonlocal frames
+                if ev.kind == "plan":
+                    progress.update(task, total=max(1, ev.trajectories), trajs=ev.trajectories, t0=time.perf_counter())
+                    if ev.trajectories == 0:
+                        progress.update(task, completed=1)
+                elif ev.kind == "rebuild":
+                    progress.console.print(f"[yellow]rebuilding[/yellow] {ev.message}")
+                elif ev.kind == "trajectory" or (ev.kind == "shard" and args.ray is not None):
+                    frames += ev.frames
+                    progress.update(task, advance=ev.trajectories, frames=frames)
 
-        build_dataset(args.out, config, workers=args.workers, ray_address=args.ray, progress=on_event,
-                      verify=not args.no_verify)
-    print(format_info(dataset_info(args.out)))
+            build_dataset(args.out, config, workers=args.workers, ray_address=args.ray, progress=on_event,
+                          verify=not args.no_verify, rebuild=args.rebuild)
+    except KeyboardInterrupt:  # finished shards are in the manifest; the shard in progress is redone
+        print(f"avworld data make: interrupted; rerun the same command to resume{_kept(args.out)}", file=sys.stderr)
+        return 130
+    return _report(dataset_info(args.out), args.out)
+
+
+def _kept(root) -> str:
+    """`` (N of M shards finished and kept)`` from the manifest, or nothing."""
+    from avworld.data.manifest import load_manifest
+
+    try:
+        shards = load_manifest(root)["shards"]
+    except (ValueError, OSError, KeyError):
+        return ""
+    return f" ({sum(s.get('status') == 'done' for s in shards)} of {len(shards)} shards finished and kept)"
+
+
+def _report(info: dict, root, as_json: bool = False) -> int:
+    """Print ``info``; raise :class:`~avworld.data.errors.CorruptShardError` (exit 2) if shards are bad."""
+    from avworld.data.errors import CorruptShardError
+    from avworld.data.inspection import format_info
+
+    print(json.dumps(info, indent=2) if as_json else format_info(info))
+    bad = info["bad_shards"]
+    if bad:
+        sys.stdout.flush()
+        raise CorruptShardError(
+            f"{len(bad)} of {info['shards_done']} built shards of {root} are missing or damaged ("
+            + ", ".join(b["id"] for b in bad) + "): delete them and rerun `avworld data make` with the same "
+            "--out to rebuild them")
     return 0
 
 
 def _cmd_info(args) -> int:
-    from avworld.data.inspection import dataset_info, format_info
+    from avworld.data.inspection import dataset_info
 
-    info = dataset_info(args.path, verify=args.verify)
-    print(json.dumps(info, indent=2) if args.json else format_info(info))
-    return 0
+    return _report(dataset_info(args.path, verify=args.verify), args.path, as_json=args.json)
 
 
 def _cmd_show(args) -> int:

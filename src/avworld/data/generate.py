@@ -7,24 +7,28 @@ builds the rest: ``workers <= 1`` in this process, ``workers > 1`` on a ``spawn`
 process pool, ``ray_address`` as Ray tasks (:mod:`avworld.data.distributed`). The
 manifest is rewritten after every finished shard, so an interrupted build (Ctrl-C, a
 crash, a killed machine) loses at most the shards in progress. Shards are
-deterministic, so a resumed build is byte-identical to an uninterrupted one.
+deterministic, so a resumed build is byte-identical to an uninterrupted one. A folder that
+holds shard files but no manifest (orphans: their checksums and config cannot be checked) is
+refused unless ``rebuild=True``, which deletes them and builds from scratch.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import queue as queue_mod
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from avworld.data.config import DatasetConfig
-from avworld.data.errors import CorruptShardError, DatasetConfigError, ManifestError
+from avworld.data.errors import CorruptShardError, DatasetConfigError, ManifestError, OrphanShardsError
 from avworld.data.manifest import (
     compute_totals,
     load_manifest,
     manifest_path,
     new_manifest,
+    orphan_shards,
     save_manifest,
 )
 from avworld.data.plan import ShardSpec
@@ -58,8 +62,20 @@ def _spec_of(rec: dict) -> ShardSpec:
                      tuple(rec["trajectories"]))
 
 
-def _prepare(root: Path, config: DatasetConfig, verify: bool, emit: BuildProgress) -> tuple[dict, list[ShardSpec]]:
+def _prepare(root: Path, config: DatasetConfig, verify: bool, emit: BuildProgress,
+             rebuild: bool = False) -> tuple[dict, list[ShardSpec]]:
     """Load or create the manifest; check finished shards; return it and the shards to build."""
+    orphans = [p for p in orphan_shards(root) if p.parent == root / "shards"]  # what a build would overwrite
+    if orphans and not manifest_path(root).exists():
+        if not rebuild:
+            raise OrphanShardsError(
+                f"refusing to build into {root}: it has no manifest.json but shards/ holds {len(orphans)} orphan "
+                f"shard file(s) (e.g. {orphans[0].name}) whose checksums and configuration cannot be checked; rerun "
+                "with --rebuild (build_dataset(..., rebuild=True)) to delete them and build the dataset there, "
+                "choose another --out, or restore the manifest")
+        for path in orphans:
+            path.unlink()
+            emit(BuildEvent("rebuild", path.stem, message=f"{path}: an orphan shard without a manifest, deleted"))
     if manifest_path(root).exists():
         manifest = load_manifest(root)
         if manifest["config_hash"] != config.config_hash():
@@ -95,18 +111,20 @@ def _prepare(root: Path, config: DatasetConfig, verify: bool, emit: BuildProgres
 
 
 def build_dataset(root: str | Path, config: DatasetConfig, workers: int = 1, ray_address: str | None = None,
-                  progress: BuildProgress | None = None, verify: bool = True) -> dict:
+                  progress: BuildProgress | None = None, verify: bool = True, rebuild: bool = False) -> dict:
     """Build (or finish) the dataset ``config`` under ``root``; returns the final manifest.
 
     ``verify`` re-hashes finished shards before skipping them (set False to trust sizes).
-    Exceptions raised by ``progress`` abort the build like an interruption would.
+    ``rebuild``: delete shard files that ``root`` holds without a manifest (otherwise
+    :class:`~avworld.data.errors.OrphanShardsError`). Exceptions raised by ``progress`` abort
+    the build like an interruption would (so does Ctrl-C: finished shards are kept).
     """
     if workers < 0:
         raise DatasetConfigError(f"workers must be >= 0, got {workers}")
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     emit = progress or (lambda event: None)
-    manifest, todo = _prepare(root, config, verify, emit)
+    manifest, todo = _prepare(root, config, verify, emit, rebuild)
     save_manifest(root, manifest)
     index = {rec["id"]: i for i, rec in enumerate(manifest["shards"])}
     emit(BuildEvent("plan", trajectories=sum(len(s.traj_indices) for s in todo), shards=len(todo)))
@@ -144,6 +162,9 @@ _QUEUE = None
 def _init_worker(q) -> None:
     global _QUEUE
     _QUEUE = q
+    # Ctrl-C reaches the whole process group: the driver alone handles it (and terminates the
+    # pool), so that workers print no traceback; their temporary files are deleted on resume.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _worker_build(spec: ShardSpec, config: DatasetConfig, root: str) -> dict:

@@ -8,22 +8,37 @@ from pathlib import Path
 import numpy as np
 
 from avworld.data.errors import DataError
-from avworld.data.manifest import compute_totals, load_manifest
+from avworld.data.manifest import compute_totals, load_manifest, manifest_path, orphan_shards
 from avworld.data.plan import SPLITS
 from avworld.data.reader import AVWDataset
-from avworld.data.shards import verify_shard_file
+from avworld.data.shards import shard_problem
+from avworld.data.storage import CHUNK_CHECKSUM
 
 
 def dataset_info(root: str | Path, verify: bool = False) -> dict:
     """Summary of the dataset at ``root``: config, build state, totals per split (scenes,
-    trajectories, frames, hours, bytes); with ``verify`` every finished shard is re-hashed
-    (raises :class:`~avworld.data.errors.CorruptShardError` on the first bad one)."""
+    trajectories, frames, hours, bytes), and ``bad_shards``: every finished shard whose file is
+    missing or has another size than the manifest records, with ``verify`` also every one whose
+    SHA-256 differs (all of them, each with its problem). A folder with shards but no manifest
+    raises :class:`~avworld.data.errors.OrphanShardsError` (it counts them)."""
     root = Path(root)
     m = load_manifest(root)
+    root = manifest_path(root).parent
     done = [s for s in m["shards"] if s.get("status") == "done"]
-    if verify:
-        for rec in done:
-            verify_shard_file(root / rec["path"], rec)
+    bad = []
+    for rec in done:
+        problem = shard_problem(root / rec["path"], rec, checksum=verify)
+        if problem is not None:
+            bad.append({"id": rec["id"], "path": str(root / rec["path"]), "problem": problem})
+    listed = {(root / rec["path"]).resolve() for rec in done}
+    unlisted = [str(p) for p in orphan_shards(root) if p.resolve() not in listed]
+    legacy = sum(rec.get("chunk_checksums") != CHUNK_CHECKSUM for rec in done)
+    if bad:
+        checks = f"{len(bad)} of {len(done)} shards BAD (listed below)"
+    elif verify:
+        checks = "verified (SHA-256 of every shard)"
+    else:
+        checks = "sizes match; SHA-256 not checked (use --verify)"
     t = m["config"]["trajectory"]
     sim = m["sim_config"]
     totals = compute_totals(m)
@@ -34,7 +49,12 @@ def dataset_info(root: str | Path, verify: bool = False) -> dict:
         "complete": len(done) == len(m["shards"]),
         "shards_done": len(done),
         "shards_total": len(m["shards"]),
-        "checksums": "verified" if verify else "not checked (use --verify)",
+        "checksums": checks,
+        "bad_shards": bad,
+        "unlisted_shard_files": unlisted,
+        "chunk_checksums": (f"{CHUNK_CHECKSUM} on every shard" if not legacy else
+                            f"none on {legacy} of {len(done)} shards (written by an older avworld: re-hashed "
+                            "when first opened; rebuild to get per-chunk checks)"),
         "frame": {"rgb": [t["image_size"], t["image_size"], 3], "depth": bool(t["depth"]),
                   "audio": [2, int(round(sim["step_s"] * sim["sample_rate_hz"]))], "audio_format": t["audio_format"],
                   "step_s": sim["step_s"], "sample_rate_hz": sim["sample_rate_hz"],
@@ -51,7 +71,7 @@ def format_info(info: dict) -> str:
         f"dataset {info['name']} at {info['path']} (config {info['config_hash']})",
         f"  shards: {info['shards_done']}/{info['shards_total']} built"
         + ("" if info["complete"] else "  -- INCOMPLETE: rerun `avworld data make` with the same --out"),
-        f"  checksums: {info['checksums']}",
+        f"  checksums: {info['checksums']}; per-chunk: {info['chunk_checksums']}",
         f"  frame: RGB {f['rgb'][0]}x{f['rgb'][1]}{' + depth' if f['depth'] else ''}, audio 2x{f['audio'][1]} "
         f"{f['audio_format']} at {f['sample_rate_hz']} Hz, {f['step_s']} s/step, "
         f"forward {f['forward_step_m']} m, turn {f['turn_deg']} deg",
@@ -65,6 +85,11 @@ def format_info(info: dict) -> str:
                      f"{t['length_mean']:>9.1f} {t['bytes'] / 1e6:>9.1f} {t['bytes_per_frame'] / 1e3:>9.1f}")
     pats = info["totals"]["all"]["patterns"]
     lines.append("  patterns: " + ", ".join(f"{k} {v}" for k, v in pats.items()))
+    for b in info["bad_shards"]:
+        lines.append(f"  BAD shard {b['path']} {b['problem']}")
+    if info["unlisted_shard_files"]:
+        lines.append(f"  {len(info['unlisted_shard_files'])} shard file(s) not listed as built in the manifest "
+                     f"(not used by the dataset), e.g. {info['unlisted_shard_files'][0]}")
     return "\n".join(lines)
 
 

@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict
 from pathlib import Path
 
 from avworld.data.config import PATTERNS, DatasetConfig
-from avworld.data.errors import IncompleteDatasetError, ManifestError
+from avworld.data.errors import IncompleteDatasetError, ManifestError, OrphanShardsError
 from avworld.data.plan import SPLITS, scene_specs, scene_splits, shard_specs
 
 MANIFEST_FORMAT = "avworld-avw-dataset"
 MANIFEST_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+#: The file name of a finished shard (see :func:`~avworld.data.plan.shard_specs`).
+SHARD_NAME = re.compile(r"^(train|val|test)-s\d{4,}-p\d{2,}\.h5$")
 
 
 def new_manifest(config: DatasetConfig) -> dict:
@@ -67,10 +70,38 @@ def manifest_path(root: str | Path) -> Path:
     return root if root.suffix == ".json" else root / MANIFEST_NAME
 
 
+def orphan_shards(root: str | Path) -> list[Path]:
+    """The shard files under ``root/shards`` (or directly in ``root``), sorted: the shards of a
+    dataset, or orphans where ``root`` has no manifest."""
+    root = Path(root)
+    found = []
+    for folder in (root / "shards", root):
+        if folder.is_dir():
+            found += [p for p in folder.iterdir() if SHARD_NAME.match(p.name) and p.is_file()]
+    return sorted(found)
+
+
+def orphans_message(root: Path, orphans: list[Path]) -> str:
+    """What a folder holding shards but no manifest is, and what to do."""
+    where = "shards/" if orphans[0].parent == root / "shards" else "it"
+    if where == "it" and (root.parent / MANIFEST_NAME).exists():
+        return (f"{root} holds {len(orphans)} shard file(s) but no manifest: it looks like the shards/ folder of "
+                f"the dataset {root.parent}; pass that folder instead")
+    return (f"{root} has no {MANIFEST_NAME} but {where} holds {len(orphans)} orphan shard file(s) (e.g. "
+            f"{orphans[0].name}): the shards of a dataset whose manifest was deleted or never written. Without "
+            "the manifest their checksums and configuration cannot be checked, so they are not used; rebuild "
+            f"the dataset with `avworld data make ... --out {root} --rebuild` (it deletes the orphans), or "
+            "restore the manifest")
+
+
 def load_manifest(root: str | Path) -> dict:
-    """Read and check ``root/manifest.json`` (``root`` may also be the file itself)."""
+    """Read and check ``root/manifest.json`` (``root`` may also be the file itself); a folder
+    holding shards but no manifest raises :class:`~avworld.data.errors.OrphanShardsError`."""
     path = manifest_path(root)
     if not path.exists():
+        orphans = orphan_shards(path.parent)
+        if orphans:
+            raise OrphanShardsError(orphans_message(path.parent, orphans))
         raise ManifestError(f"{path} does not exist: {Path(root)} is not an AVW dataset; build one with "
                             "`avworld data make --preset avw-tiny --out DIR`")
     try:

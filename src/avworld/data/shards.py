@@ -160,20 +160,31 @@ def build_shard_bytes(spec: ShardSpec, config: DatasetConfig) -> tuple[dict, byt
         return record, path.read_bytes()
 
 
-def verify_shard_file(path: str | Path, record: dict) -> None:
-    """Raise :class:`~avworld.data.errors.CorruptShardError` unless ``path`` has the size
-    and SHA-256 that ``record`` (a manifest entry) says."""
-    from avworld.data.errors import CorruptShardError
-
+def shard_problem(path: str | Path, record: dict, checksum: bool = True) -> str | None:
+    """What is wrong with the shard file ``path`` against its manifest ``record`` (missing,
+    another size, with ``checksum`` another SHA-256), or None if nothing."""
     path = Path(path)
-    fix = "delete it and rerun `avworld data make` with the same --out to rebuild it"
     if not path.exists():
-        raise CorruptShardError(f"shard {path} is missing; rerun `avworld data make` with the same --out to rebuild it")
+        return "is missing"
     size = path.stat().st_size
     if size != record.get("bytes"):
-        raise CorruptShardError(f"shard {path} has {size} bytes, the manifest says {record.get('bytes')} "
-                                f"(truncated or modified); {fix}")
-    sha = file_sha256(path)
-    if sha != record.get("sha256"):
-        raise CorruptShardError(f"shard {path} fails its checksum (sha256 {sha[:16]}..., manifest "
-                                f"{str(record.get('sha256'))[:16]}...): the file is corrupt or was modified; {fix}")
+        return f"has {size} bytes, the manifest says {record.get('bytes')} (truncated or modified)"
+    if checksum:
+        sha = file_sha256(path)
+        if sha != record.get("sha256"):
+            return (f"fails its checksum (sha256 {sha[:16]}..., manifest {str(record.get('sha256'))[:16]}...): "
+                    "the file is corrupt or was modified")
+    return None
+
+
+def verify_shard_file(path: str | Path, record: dict, checksum: bool = True) -> None:
+    """Raise :class:`~avworld.data.errors.CorruptShardError` unless ``path`` has the size
+    and (with ``checksum``) the SHA-256 that ``record`` (a manifest entry) says."""
+    from avworld.data.errors import CorruptShardError
+
+    problem = shard_problem(path, record, checksum)
+    if problem == "is missing":
+        raise CorruptShardError(f"shard {path} is missing; rerun `avworld data make` with the same --out to rebuild it")
+    if problem is not None:
+        raise CorruptShardError(f"shard {path} {problem}; delete it and rerun `avworld data make` with the same "
+                                "--out to rebuild it")
