@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import tomllib
 from fnmatch import fnmatch
 from pathlib import Path
@@ -79,3 +80,13 @@ def test_the_demo_names_the_agent_file_and_training_steps():
     assert msg.startswith("learned agent: avnav agent (AV-Nav") and str(SHIPPED_CHECKPOINTS["avnav"]) in msg
     assert "trained 2,001,600 steps" in msg and "grid motion" in msg
     assert "agsa agent (AGSA" in choose_demo_agent("agsa").message
+
+
+def test_the_report_says_why_it_shows_no_learned_agent(tmp_path):
+    from avworld.viz.nav_demo import DemoConfig, run_demo
+
+    note = choose_demo_agent("").message
+    cfg = DemoConfig(house_seed=1, rooms=2, episodes=1, agents=("oracle",), image_size=32, step_limit=40,
+                     learned_note=note)
+    page = run_demo(tmp_path, cfg).read_text()
+    assert html.escape(note) in page and "learned.mp4" not in page
