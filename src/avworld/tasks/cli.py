@@ -53,7 +53,8 @@ def add_commands(sub) -> None:
                     help="motion preset: soundspaces2, grid or avw (default: the one the episodes were planned for)")
     ev.add_argument("--size", type=int, default=128, help="image size in pixels (default 128)")
     ev.add_argument("--seed", type=int, default=0, help="seed of the agents and the env")
-    ev.add_argument("--out", default=None, help="directory for metrics.json and episodes.csv")
+    ev.add_argument("--out", default=None, help="directory for metrics.json and episodes.csv; rows are written as "
+                    "episodes finish, and rerunning the same command resumes after the last finished one")
     ev.set_defaults(func=_cmd_eval)
 
 
