@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import weakref
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -20,6 +18,7 @@ from avworld.sim.config import PRESETS, SimConfig
 from avworld.sim.simulator import Simulator
 from avworld.sim.sources import SoundSourceSpec
 from avworld.sim.world import SharedWorld
+from avworld.tasks.episode_pool import fresh_episode, pooled_episode
 from avworld.tasks.episodes import (
     AudioGoalEpisode,
     EpisodeConfig,
@@ -27,13 +26,10 @@ from avworld.tasks.episodes import (
     EpisodeFileError,
     episode_config_of,
     load_episodes,
-    sample_episode,
     split_scenes,
 )
+from avworld.tasks.worlds import WorldCache, discrete_action
 from avworld.vision.camera import CameraConfig
-
-#: worlds held by some env of this process, by (scene spec, SimConfig); freed when no env holds them
-_PROCESS_WORLDS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 OBSERVATION_SETS = {"audiovisual": ("rgb", "depth", "audio", "spectrogram"), "audio": ("audio", "spectrogram"),
                     "vision": ("rgb", "depth"), "audiodepth": ("depth", "audio", "spectrogram")}
@@ -47,7 +43,14 @@ class AudioGoalConfig:
     ``audiodepth``: depth and sound without RGB, what SoundSpaces' AudioGoal agents see);
     ``pointgoal`` adds the GPS+compass goal vector (AudioPointGoal). Without an episode
     file, episodes are sampled on the fly in ``scenes`` (default: ``num_scenes`` houses of
-    ``split`` with ``rooms`` rooms) with ``episode`` rules.
+    ``split`` with ``rooms`` rooms) with ``episode`` rules: each reset draws a scene, then one
+    of that scene's ``episodes_per_scene`` pooled episodes (:mod:`avworld.tasks.episode_pool`;
+    episode ``k`` of scene ``i`` is sampled with seed ``(seed, i, k)`` on first use, like
+    ``make_episodes``), so repeats reuse their computed state; ``episodes_per_scene=0``
+    samples a new episode at every reset (unbounded variety, several times slower resets).
+    ``world_cache`` is how many scene worlds the env keeps built (each ~50-150 MB); ``None``
+    keeps every scene it samples from (and up to 8 scenes of an episode file or list): a
+    smaller cache rebuilds a world (~1-2 s) on most resets.
     """
 
     preset: str = "soundspaces2"
@@ -68,7 +71,8 @@ class AudioGoalConfig:
     num_scenes: int = 8
     rooms: tuple[int, int] = (2, 4)
     episode: EpisodeConfig | None = None
-    world_cache: int = 4
+    episodes_per_scene: int = 64
+    world_cache: int | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -81,8 +85,13 @@ class AudioGoalConfig:
             bad("observations", f"unknown set {self.observations!r}; choose one of {sorted(OBSERVATION_SETS)}")
         if not self.success_distance_m > 0:
             bad("success_distance_m", f"must be > 0, got {self.success_distance_m}")
-        if self.step_limit < 1 or self.world_cache < 1:
-            bad("step_limit", "step_limit and world_cache must be >= 1")
+        hints = {"episodes_per_scene": " (0 samples a new episode at every reset)",
+                 "world_cache": " (scene worlds kept built), or None (every scene the env samples from)"}
+        for name, lo in (("step_limit", 1), ("num_scenes", 1), ("episodes_per_scene", 0), ("world_cache", 1)):
+            v = getattr(self, name)
+            if (v is not None or name != "world_cache") and (
+                    isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo):
+                bad(name, f"must be an integer >= {lo}{hints.get(name, '')}, got {v!r}")
         object.__setattr__(self, "scenes", tuple(self.scenes))
         object.__setattr__(self, "rooms", tuple(self.rooms))
 
@@ -176,7 +185,13 @@ class AudioGoalEnv(gym.Env):
         elif episodes is not None:
             self.episodes = list(episodes)
         self.scenes = cfg.scenes or tuple(split_scenes(cfg.split, cfg.num_scenes, cfg.rooms))
-        self._worlds: OrderedDict[str, SharedWorld] = OrderedDict()
+        if cfg.world_cache is not None:
+            cache = cfg.world_cache
+        elif self.episodes:
+            cache = min(len({ep.scene for ep in self.episodes}), 8)
+        else:
+            cache = len(self.scenes)
+        self.worlds = WorldCache(self.sim_config, cache)
         self._bank = None
         self.observation_space = self._make_observation_space()
         if cfg.continuous:
@@ -203,27 +218,8 @@ class AudioGoalEnv(gym.Env):
 
     # ------------------------------------------------------------------ worlds
     def world(self, spec: str) -> SharedWorld:
-        """The (cached) shared world of a scene spec.
-
-        Envs of one process (e.g. a ``SyncVectorEnv``) share a world while any of them holds
-        it: a world with its RIR caches takes tens to hundreds of MB, and outputs do not
-        depend on a world's cache history.
-        """
-        from avworld.geometry.spec import load_scene_spec
-
-        w = self._worlds.get(spec)
-        if w is None:
-            key = (spec, self.sim_config)
-            w = _PROCESS_WORLDS.get(key)
-            if w is None:
-                w = SharedWorld(load_scene_spec(spec), self.sim_config)
-                _PROCESS_WORLDS[key] = w
-            self._worlds[spec] = w
-            while len(self._worlds) > self.config.world_cache:
-                self._worlds.popitem(last=False)
-        else:
-            self._worlds.move_to_end(spec)
-        return w
+        """The shared world of a scene spec (kept in ``self.worlds``, shared with the process's other envs)."""
+        return self.worlds.get(spec)
 
     def _pick_episode(self, options: dict) -> AudioGoalEpisode:
         if "episode" in options:
@@ -240,12 +236,20 @@ class AudioGoalEnv(gym.Env):
             return self.episodes[k]
         if self.episodes:
             return self.episodes[int(self.np_random.integers(len(self.episodes)))]
-        spec = self.scenes[int(self.np_random.integers(len(self.scenes)))]
-        world = self.world(spec)
+        i = int(self.np_random.integers(len(self.scenes)))
+        if self.config.episodes_per_scene:
+            return self.pool_episode(i, int(self.np_random.integers(self.config.episodes_per_scene)))
         rng = np.random.default_rng(int(self.np_random.integers(2**63)))
-        return sample_episode(world.nav, spec, world.scene.content_hash, rng, self.episode_config,
-                              f"sampled-{int(rng.integers(10**9)):09d}",
-                              check_source=lambda p: world.engine.check_position(p, "source"))
+        return fresh_episode(self.world(self.scenes[i]), self.scenes[i], rng, self.episode_config)
+
+    def pool_episode(self, scene_index: int, k: int) -> AudioGoalEpisode:
+        """Episode ``k`` of the on-the-fly pool of ``scenes[scene_index]`` (sampled on first use)."""
+        n = self.config.episodes_per_scene
+        if not (0 <= scene_index < len(self.scenes) and 0 <= k < n):
+            raise EpisodeError(f"pool episode ({scene_index}, {k}) out of range: this env has {len(self.scenes)} "
+                               f"scenes with {n} pooled episodes each")
+        spec = self.scenes[scene_index]
+        return pooled_episode(self.world(spec), spec, scene_index, k, self.episode_config, self.config.seed)
 
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -364,12 +368,7 @@ class AudioGoalEnv(gym.Env):
             a = np.clip(a, -1.0, 1.0)
             sc = self.sim_config
             return bool(a[2] > 0), (a[0] * sc.max_speed_m_s, a[1] * sc.max_turn_rate_rad_s)
-        try:
-            act = Action(int(action))
-        except (TypeError, ValueError):
-            raise EpisodeError(f"action must be one of {[int(a) for a in Action]} ({[a.name for a in Action]}), "
-                               f"got {action!r}") from None
-        return act == Action.STOP, act
+        return (act := discrete_action(action)) == Action.STOP, act
 
     def _obs(self, sim_obs: dict) -> dict:
         out = {}
@@ -396,3 +395,4 @@ class AudioGoalEnv(gym.Env):
     @property
     def goal_xy(self) -> np.ndarray:
         return np.asarray(self.episode.goal_xy, dtype=float)
+
