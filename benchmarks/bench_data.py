@@ -18,10 +18,15 @@ frame on disk, and the size / write / read time of the same frames with other fi
 Loader: ``CDiTDataset`` samples (4 context + 4 goal frames, RGB + audio) through a
 ``DataLoader`` with 2 workers and batches of 64 (the process unpinned), random access
 (``RandomSampler``) and block-shuffled with a per-worker trajectory cache
-(``TrajectoryBlockSampler``).
+(``TrajectoryBlockSampler``). The cost of the per-chunk checksums: the block-shuffled loader
+on the dataset as built (every chunk's Fletcher-32 checked on read) against a copy of it
+rewritten without checksums (shard version 1, read with ``verify="none"``: no checks at all),
+alternated ``--integrity-rounds`` times.
 
     .venv/bin/python benchmarks/bench_data.py [--scenes 3] [--per-scene 4] [--repeats 3] [--batches 40]
-        [--no-loader] [--recipe avw-4k]
+        [--no-loader | --loader-only] [--recipe avw-4k]
+
+``--loader-only`` builds the dataset once (untimed) and measures only the loaders.
 
 ``--recipe avw-4k`` measures the paper-scale recipe's houses (6-12 rooms) and trajectories
 (10-30 m paths, ~160 frames) on ``--scenes`` of its scenes.
@@ -308,7 +313,75 @@ def storage_breakdown(root: Path) -> dict:
     return out
 
 
-def bench_loader(root: Path, batches: int, batch_size: int = 64, workers: int = 2) -> dict:
+def without_checksums(src: Path, dst: Path) -> Path:
+    """A copy of the dataset at ``src`` as shard version 1 wrote it: the same chunks (the
+    compressed ones copied byte for byte, their checksums stripped) without the fletcher32
+    filter; the manifest's records updated (size, SHA-256, no ``chunk_checksums``)."""
+    import json
+
+    import h5py
+
+    from avworld.data.storage import file_sha256
+
+    shutil.copytree(src, dst)
+    manifest = json.loads((dst / "manifest.json").read_text())
+    for rec in manifest["shards"]:
+        path = dst / rec["path"]
+        tmp = path.with_suffix(".v1")
+        with h5py.File(path, "r") as f, h5py.File(tmp, "w", libver=("earliest", "v110")) as g:
+            def copy(name, obj, f=f, g=g):
+                if not isinstance(obj, h5py.Dataset):
+                    return
+                per_frame = obj.ndim > 1 and obj.chunks[0] == 1
+                if per_frame and obj.compression:
+                    d = g.create_dataset(name, shape=obj.shape, dtype=obj.dtype, chunks=obj.chunks,
+                                         compression=obj.compression, compression_opts=obj.compression_opts,
+                                         track_times=False)
+                    zeros = (0,) * (obj.ndim - 1)
+                    for i in range(obj.shape[0]):
+                        _, chunk = obj.id.read_direct_chunk((i, *zeros))
+                        d.id.write_direct_chunk((i, *zeros), chunk[:-4])  # without the Fletcher-32
+                else:
+                    g.create_dataset(name, data=obj[()], chunks=obj.chunks if per_frame else None,
+                                     track_times=False)
+            f.visititems(copy)
+            for k, v in f.attrs.items():
+                g.attrs[k] = v
+            g.attrs["version"] = 1
+        os.replace(tmp, path)
+        rec.pop("chunk_checksums", None)
+        rec.update(bytes=path.stat().st_size, sha256=file_sha256(path))
+    (dst / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return dst
+
+
+def read_cost(checked: Path, unchecked: Path, rounds: int) -> dict:
+    """CPU ms per frame (RGB + audio, ``AVWDataset.frames`` over every trajectory, this process)
+    reading the dataset with per-chunk checksums against the copy without, alternated ``rounds``
+    times: CPU time, so that other processes on a shared host disturb it less than wall time."""
+    import warnings
+
+    from avworld.data.reader import AVWDataset, UncheckedShardsWarning
+
+    out = {"checked_cpu_ms_per_frame": [], "unchecked_cpu_ms_per_frame": []}
+    for _ in range(rounds):
+        for key, root in (("checked_cpu_ms_per_frame", checked), ("unchecked_cpu_ms_per_frame", unchecked)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UncheckedShardsWarning)
+                data = AVWDataset(root, verify="none")
+            for i in range(len(data)):  # warm: files open, pages cached
+                data.small(i)
+            t = time.process_time()
+            for i in range(len(data)):
+                data.frames(i, "rgb", slice(None))
+                data.frames(i, "audio", slice(None))
+            out[key].append(1e3 * (time.process_time() - t) / data.num_frames)
+            data.close()
+    return {**out, **{k + "_median": float(np.median(v)) for k, v in out.items()}}
+
+
+def bench_loader(root: Path, batches: int, batch_size: int = 64, workers: int = 2,
+                 integrity_rounds: int = 2) -> dict:
     import torch
     from torch.utils.data import DataLoader, RandomSampler
 
@@ -337,7 +410,32 @@ def bench_loader(root: Path, batches: int, batch_size: int = 64, workers: int = 
     plain = CDiTDataset(root, split=None)
     cached = CDiTDataset(root, split=None, cache_trajectories=8)
     gen = torch.Generator().manual_seed(0)
+    integrity = {"checked_samples_per_s": [], "unchecked_samples_per_s": []}
+    if integrity_rounds:
+        import warnings
+
+        from avworld.data.reader import UncheckedShardsWarning
+
+        unchecked_root = without_checksums(root, root.parent / f"{root.name}-v1")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UncheckedShardsWarning)
+            unchecked = CDiTDataset(unchecked_root, split=None, cache_trajectories=8, verify="none")
+        try:
+            integrity["read"] = read_cost(root, unchecked_root, 2 * integrity_rounds)
+            r = integrity["read"]
+            print(f"  reading RGB + audio: {r['checked_cpu_ms_per_frame_median']:.3f} CPU ms per frame with "
+                  f"per-chunk checksums, {r['unchecked_cpu_ms_per_frame_median']:.3f} without", flush=True)
+            for _ in range(integrity_rounds):  # alternated: the shared host drifts
+                for key, ds in (("checked_samples_per_s", cached), ("unchecked_samples_per_s", unchecked)):
+                    rate = run(ds, TrajectoryBlockSampler(ds, block=4, streams=workers, batch_size=batch_size))
+                    integrity[key].append(rate)
+                    print(f"  loader, {key.split('_')[0]:>9} chunks: {rate:.0f} samples/s", flush=True)
+        finally:
+            shutil.rmtree(unchecked_root, ignore_errors=True)
+        for key in ("checked_samples_per_s", "unchecked_samples_per_s"):
+            integrity[key + "_median"] = float(np.median(integrity[key]))
     return {
+        "integrity": integrity,
         "samples": len(plain),
         "batch_size": batch_size,
         "workers": workers,
@@ -361,6 +459,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="timed builds after the first one")
     ap.add_argument("--batches", type=int, default=40)
     ap.add_argument("--no-loader", action="store_true", help="generation and storage only")
+    ap.add_argument("--loader-only", action="store_true", help="build once (untimed), measure the loaders only")
+    ap.add_argument("--integrity-rounds", type=int, default=2,
+                    help="alternations of the loader with and without per-chunk checksums (0: skip)")
     ap.add_argument("--keep", default=None, help="build the dataset here and keep it (default: a temp dir)")
     ap.add_argument("--out", default="benchmarks/results/data.json")
     args = ap.parse_args()
@@ -376,20 +477,28 @@ def main() -> None:
                             trajectory=TrajectoryConfig())
     cpus = os.sched_getaffinity(0)
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="avw-bench-"))
-    loader = None
+    loader = gen = storage = None
+    pinned = False
     try:
-        pinned = pin_to_one_core()
-        gen = bench_generation(tmp, cfg, args.repeats)
-        storage = storage_breakdown(tmp)
-        os.sched_setaffinity(0, cpus)  # the loader's workers get every core
+        if args.loader_only:
+            build_dataset(tmp, cfg, workers=1)
+        else:
+            pinned = pin_to_one_core()
+            gen = bench_generation(tmp, cfg, args.repeats)
+            storage = storage_breakdown(tmp)
+            os.sched_setaffinity(0, cpus)  # the loader's workers get every core
         if not args.no_loader:
-            loader = bench_loader(tmp, args.batches)
+            loader = bench_loader(tmp, args.batches, integrity_rounds=args.integrity_rounds)
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     result = {"benchmark": "avw_data", "machine": machine_info(), "load_average": os.getloadavg(),
               "generation_pinned_one_core": pinned, "config": cfg.to_dict(), "generation": gen,
               "storage": storage, "loader": loader}
+    if gen is None:
+        _print_loader(loader)
+        print("saved", save_json(result, args.out))
+        return
     f, fw = gen["frames_per_s"], gen["frames_per_s_without_scene_setup"]
     first = gen["first_build_in_process"]
     print(f"generation: {gen['frames']} frames, {gen['trajectories']} trajectories, {gen['scenes']} scenes, one core")
@@ -409,12 +518,22 @@ def main() -> None:
     for name, s in storage["filters"].items():
         print(f"  {name:>28}: {s['bytes_per_frame'] / 1e3:6.1f} kB/frame, write {s['write_ms_per_frame']:.2f} ms, "
               f"read {s['read_ms_per_frame']:.2f} ms (h5py), {s['reader_read_ms_per_frame']:.2f} ms (reader) per frame")
-    if loader is not None:
-        print(f"loader ({loader['workers']} workers, batch {loader['batch_size']}): random access "
-              f"{loader['random_access_samples_per_s']:.0f} samples/s, block-shuffled + cache "
-              f"{loader['block_shuffled_cached_samples_per_s']:.0f} samples/s (in the main process, no workers: "
-              f"{loader['block_shuffled_cached_in_process_samples_per_s']:.0f} samples/s)")
+    _print_loader(loader)
     print("saved", save_json(result, args.out))
+
+
+def _print_loader(loader: dict | None) -> None:
+    if loader is None:
+        return
+    print(f"loader ({loader['workers']} workers, batch {loader['batch_size']}): random access "
+          f"{loader['random_access_samples_per_s']:.0f} samples/s, block-shuffled + cache "
+          f"{loader['block_shuffled_cached_samples_per_s']:.0f} samples/s (in the main process, no workers: "
+          f"{loader['block_shuffled_cached_in_process_samples_per_s']:.0f} samples/s)")
+    integ = loader["integrity"]
+    if integ["checked_samples_per_s"]:
+        print(f"  per-chunk checksums, block-shuffled + cache: checked {integ['checked_samples_per_s_median']:.0f} "
+              f"samples/s, without checksums {integ['unchecked_samples_per_s_median']:.0f} samples/s (medians of "
+              f"{len(integ['checked_samples_per_s'])} alternated runs)")
 
 
 if __name__ == "__main__":

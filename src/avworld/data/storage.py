@@ -178,7 +178,9 @@ def read_frames(ds, sel, direct: bool | None = None) -> np.ndarray:
                 try:
                     ds[int(i):int(i) + 1]
                 except OSError as exc:
-                    raise FrameReadError(i, f"frame {i} of {ds.name}: {exc}") from None
+                    what = "fails its Fletcher-32 checksum or " if has_chunk_checksums(ds) else ""
+                    raise FrameReadError(i, f"frame {i} of {ds.name}: the chunk {what}cannot be decoded "
+                                            f"(HDF5: {exc})") from None
             raise
     from isal import isal_zlib
 
