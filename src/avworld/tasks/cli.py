@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 
 class TaskCliError(ValueError):
@@ -58,30 +60,91 @@ def add_commands(sub) -> None:
     ev.set_defaults(func=_cmd_eval)
 
 
-def _cmd_episodes_make(args) -> int:
+def _check_make_args(args):
+    """Validate ``episodes make``'s names and counts before any house is built; returns the EpisodeConfig."""
     from dataclasses import replace
+
+    from avworld.eval.choices import check_choice, did_you_mean
+    from avworld.sim.config import PRESETS
+    from avworld.sounds import SoundBank
+    from avworld.tasks.episodes import EpisodeConfig
+
+    check_choice("--preset", args.preset, PRESETS, TaskCliError)
+    bank = SoundBank()
+    if args.sound not in bank:
+        raise TaskCliError(f"--sound {args.sound!r} is unknown{did_you_mean(args.sound, bank.names())} "
+                           f"(`avworld sounds list` shows the {len(bank.names())} sound types)")
+    for flag, v in (("--scenes", args.scenes), ("--per-scene", args.per_scene)):
+        if v < 1:
+            raise TaskCliError(f"{flag} must be >= 1, got {v}")
+    p = PRESETS[args.preset]
+    return replace(EpisodeConfig(), forward_step_m=p["forward_step_m"], turn_deg=p["turn_deg"],
+                   min_geodesic_m=args.min_geodesic, max_geodesic_m=args.max_geodesic,
+                   straight_keep_prob=args.straight_keep, sound=args.sound)
+
+
+def _cmd_episodes_make(args) -> int:
+    """Sample the episodes house by house into ``OUT.partial`` (so that Ctrl-C keeps the finished
+    houses and a rerun of the same command resumes), then write ``OUT`` at once."""
+    import sys
+    from dataclasses import asdict
 
     from rich.progress import Progress
 
-    from avworld.sim.config import PRESETS
-    from avworld.tasks.episodes import EpisodeConfig, make_episodes, save_episodes, split_scenes
+    from avworld.tasks import episodes as E
 
-    if args.preset not in PRESETS:
-        raise TaskCliError(f"unknown preset {args.preset!r}; choose one of {sorted(PRESETS)}")
-    if args.per_scene < 1:
-        raise TaskCliError(f"--per-scene must be >= 1, got {args.per_scene}")
-    p = PRESETS[args.preset]
-    cfg = replace(EpisodeConfig(), forward_step_m=p["forward_step_m"], turn_deg=p["turn_deg"],
-                  min_geodesic_m=args.min_geodesic, max_geodesic_m=args.max_geodesic,
-                  straight_keep_prob=args.straight_keep, sound=args.sound)
-    scenes = split_scenes(args.split, args.scenes, args.rooms)
-    with Progress() as progress:
-        task = progress.add_task(f"episodes ({args.split})", total=len(scenes))
-        eps = make_episodes(scenes, args.per_scene, cfg, seed=args.seed, progress=lambda _: progress.advance(task))
-    path = save_episodes(args.out, eps, cfg, split=args.split,
-                         extra={"seed": args.seed, "scenes": scenes, "preset": args.preset})
+    cfg = _check_make_args(args)
+    scenes = E.split_scenes(args.split, args.scenes, args.rooms)
+    out = Path(args.out)
+    partial = out.with_name(out.name + ".partial")
+    ident = {"partial": "avworld episodes make", "config": asdict(cfg), "split": args.split, "seed": args.seed,
+             "scenes": scenes, "per_scene": args.per_scene, "preset": args.preset}
+    eps = _resume(partial, ident, args.per_scene)
+    done = len(eps) // args.per_scene
+    if done:
+        print(f"resuming: {done} of {len(scenes)} houses already sampled in {partial}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(partial, "w") as f:  # the header and the finished houses, rewritten whole
+        f.write(json.dumps(ident) + "\n")
+        f.writelines(json.dumps(ep.to_dict()) + "\n" for ep in eps)
+        f.flush()
+        try:
+            with Progress() as progress:
+                task = progress.add_task(f"episodes ({args.split})", total=len(scenes), completed=done)
+                for _, _, new in E.iter_scene_episodes(scenes, args.per_scene, cfg, seed=args.seed, start=done):
+                    f.writelines(json.dumps(ep.to_dict()) + "\n" for ep in new)
+                    f.flush()
+                    eps.extend(new)
+                    progress.advance(task)
+        except KeyboardInterrupt:
+            print(f"avworld: interrupted after {len(eps) // args.per_scene} of {len(scenes)} houses (kept in "
+                  f"{partial}); rerun the same command to resume", file=sys.stderr)
+            return 130
+    path = E.save_episodes(out, eps, cfg, split=args.split,
+                           extra={"seed": args.seed, "scenes": scenes, "preset": args.preset})
+    partial.unlink()
     print(f"{len(eps)} episodes in {len(scenes)} {args.split} houses written to {path}")
     return 0
+
+
+def _resume(partial: Path, ident: dict, per_scene: int) -> list:
+    """The episodes of the whole houses an interrupted run of the same command left in ``partial``
+    (none when there is no such file, or it is of another command)."""
+    from avworld.tasks.episodes import AudioGoalEpisode, EpisodeFileError
+
+    try:
+        lines = partial.read_text().splitlines()
+        if not lines or json.loads(lines[0]) != json.loads(json.dumps(ident)):
+            return []
+    except (OSError, ValueError):
+        return []
+    eps = []
+    for line in lines[1:]:
+        try:
+            eps.append(AudioGoalEpisode.from_dict(json.loads(line)))
+        except (ValueError, EpisodeFileError):  # a line cut short by the interrupt: the rest is redone
+            break
+    return eps[: len(eps) // per_scene * per_scene]
 
 
 def _cmd_eval(args) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -206,24 +206,45 @@ def make_episodes(
     seed: int = 0, progress: Callable[[str], None] | None = None, sim_config=None,
 ) -> list[AudioGoalEpisode]:
     """``per_scene`` episodes in each scene; episode ``k`` of scene ``i`` uses seed (seed, i, k)."""
-    from avworld.geometry.spec import load_scene_spec
-    from avworld.sim.config import SimConfig
-    from avworld.sim.world import SharedWorld
-
-    sim_config = sim_config or SimConfig(forward_step_m=config.forward_step_m, turn_deg=config.turn_deg)
     episodes = []
-    for i, spec in enumerate(scenes):
-        scene = load_scene_spec(spec)
-        world = SharedWorld(scene, sim_config)
-        for k in range(per_scene):
-            rng = np.random.default_rng([seed, i, k])
-            episodes.append(sample_episode(
-                world.nav, spec, scene.content_hash, rng, config, f"{i:04d}-{k:04d}",
-                check_source=lambda p, w=world: w.engine.check_position(p, "source"),
-            ))
+    for _, spec, eps in iter_scene_episodes(scenes, per_scene, config, seed, sim_config):
+        episodes.extend(eps)
         if progress is not None:
             progress(spec)
     return episodes
+
+
+def iter_scene_episodes(
+    scenes: Sequence[str], per_scene: int, config: EpisodeConfig = EpisodeConfig(),  # noqa: B008
+    seed: int = 0, sim_config=None, start: int = 0,
+) -> Iterator[tuple[int, str, list[AudioGoalEpisode]]]:
+    """``(i, scene, episodes)`` for the scenes from index ``start`` on, exactly as :func:`make_episodes`
+    samples them (so a run can stop after any scene and continue later with ``start``).
+
+    The goal's sound type is checked first (:class:`~avworld.sounds.registry.UnknownSoundError`
+    with close matches), before any world is built.
+    """
+    from avworld.geometry.spec import load_scene_spec
+    from avworld.sim.config import SimConfig
+    from avworld.sim.world import SharedWorld
+    from avworld.sounds import SoundBank
+
+    if isinstance(per_scene, bool) or not isinstance(per_scene, int | np.integer) or per_scene < 1:
+        raise EpisodeError(f"per_scene must be an integer >= 1, got {per_scene!r}")
+    SoundBank(sample_rate_hz=(sim_config or SimConfig()).sample_rate_hz).get(config.sound)
+    sim_config = sim_config or SimConfig(forward_step_m=config.forward_step_m, turn_deg=config.turn_deg)
+    for i in range(int(start), len(scenes)):
+        spec = scenes[i]
+        scene = load_scene_spec(spec)
+        world = SharedWorld(scene, sim_config)
+        eps = []
+        for k in range(per_scene):
+            rng = np.random.default_rng([seed, i, k])
+            eps.append(sample_episode(
+                world.nav, spec, scene.content_hash, rng, config, f"{i:04d}-{k:04d}",
+                check_source=lambda p, w=world: w.engine.check_position(p, "source"),
+            ))
+        yield i, spec, eps
 
 
 # ---------------------------------------------------------------------------- files
