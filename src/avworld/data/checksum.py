@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-_BLOCK = 1 << 16  # words per dot product: the float64 sums stay exact integers (< 2**53)
-_WEIGHTS = np.arange(_BLOCK, 0, -1, dtype=np.float64)  # word i of an L-word block counts L - i times in sum2
+_BLOCK = 1 << 16  # words per dot product: sum2 of a block stays below 2**47 (int64, no BLAS threads)
+_WEIGHTS = np.arange(_BLOCK, 0, -1, dtype=np.int64)  # word i of an L-word block counts L - i times in sum2
 
 
 def _fold(x: int) -> int:
@@ -26,16 +26,17 @@ def _fold(x: int) -> int:
 def fletcher32(data: bytes) -> int:
     """HDF5's Fletcher-32 checksum of ``data`` (an odd last byte counts as ``byte << 8``)."""
     n = len(data)
-    words = np.frombuffer(data, dtype=">u2", count=n // 2).astype(np.float64)
-    if n % 2:
-        words = np.append(words, float(data[-1] << 8))
+    words = np.frombuffer(data, dtype=">u2", count=n // 2).astype(np.int64)
     m = len(words)
     s1 = s2 = 0
     for a in range(0, m, _BLOCK):  # sum2 = sum over words of (words from it to the end) * word
         block = words[a:a + _BLOCK]
         part = int(block.sum())
-        s2 += (m - a - len(block)) * part + int(_WEIGHTS[_BLOCK - len(block):] @ block)
+        s2 += (m - a - len(block)) * part + int(np.dot(_WEIGHTS[_BLOCK - len(block):], block))
         s1 += part
+    if n % 2:  # one more word at the end: every word counts once more in sum2
+        s1 += data[-1] << 8
+        s2 += s1
     return (_fold(s2) << 16) | _fold(s1)
 
 
