@@ -48,7 +48,7 @@ class AudioGoalConfig:
     episode ``k`` of scene ``i`` is sampled with seed ``(seed, i, k)`` on first use, like
     ``make_episodes``), so repeats reuse their computed state; ``episodes_per_scene=0``
     samples a new episode at every reset (unbounded variety, several times slower resets).
-    ``world_cache`` is how many scene worlds the env keeps built (each ~50-150 MB); ``None``
+    ``world_cache`` is how many scene worlds the env keeps built (each ~100-200 MB); ``None``
     keeps every scene it samples from (and up to 8 scenes of an episode file or list): a
     smaller cache rebuilds a world (~1-2 s) on most resets.
     """
@@ -143,7 +143,8 @@ class AudioGoalEnv(gym.Env):
     ## Starting State
     An episode from the episode file (``options={"episode_index": k}``,
     ``{"episode_id": ...}`` or ``{"episode": AudioGoalEpisode}``; a seeded random one
-    otherwise), or one sampled on the fly in the configured scenes.
+    otherwise), or one drawn on the fly in the configured scenes (from a per-scene pool of
+    ``episodes_per_scene`` episodes, see :class:`AudioGoalConfig`).
 
     ## Episode End
     Terminated on STOP (success if within the success distance); truncated after

@@ -28,15 +28,19 @@ def add_commands(sub) -> None:
     make.add_argument("--scenes", type=int, default=10, help="number of procedural houses in the split (default 10)")
     make.add_argument("--per-scene", type=int, default=10, help="episodes per house (default 10)")
     make.add_argument("--rooms", type=_rooms, default=(2, 4), help="LO,HI rooms per house (default 2,4)")
-    make.add_argument("--preset", default="soundspaces2", help="motion preset the optimal actions are planned for")
+    make.add_argument("--preset", default="soundspaces2",
+                      help="motion preset the optimal actions are planned for: soundspaces2 (default), avw or grid")
     make.add_argument("--min-geodesic", type=float, default=2.0, help="minimum start-goal geodesic distance (m)")
     make.add_argument("--max-geodesic", type=float, default=30.0, help="maximum start-goal geodesic distance (m)")
     make.add_argument("--straight-keep", type=float, default=0.05,
                       help="probability of keeping a nearly straight start-goal path (geodesic/euclidean < 1.1); "
                            "habitat's PointNav rule, default 0.05; 1 keeps all (easier training episodes)")
-    make.add_argument("--sound", default="telephone_ringing", help="sound type of the goal (default telephone_ringing)")
+    make.add_argument("--sound", default="telephone_ringing",
+                      help="sound type of the goal (default telephone_ringing; `avworld sounds list` shows all)")
     make.add_argument("--seed", type=int, default=0, help="sampling seed (same seed, same file)")
-    make.add_argument("--out", required=True, help="output .jsonl file")
+    make.add_argument("--out", required=True,
+                      help="output .jsonl file, written at the end; finished houses go to OUT.partial meanwhile, "
+                           "and rerunning the same command after Ctrl-C resumes from it")
     make.set_defaults(func=_cmd_episodes_make)
 
     ev = sub.add_parser("eval", help="run a baseline agent over AudioGoal episodes; print and save the metrics",
