@@ -13,7 +13,7 @@ from avworld.acoustics.hrtf import load_hrtf
 from avworld.acoustics.late_decoder import _band_values, build_decoder
 from avworld.acoustics.late_direction import ISOTROPIC, NUM_SECTORS
 from avworld.acoustics.late_field import bin_fractions, component_weights, yaw_weights
-from avworld.acoustics.listener_trace import NUM_SEGMENTS
+from avworld.acoustics.listener_trace import NUM_SEGMENTS, segment_fractions
 from avworld.acoustics.spatial_rir import AcousticConfig, AcousticEngine
 from avworld.acoustics.synthesis import binaural_parts, directional_tail, render_tail, rir_length
 from avworld.geometry.scene import Room
@@ -200,3 +200,20 @@ def test_bad_late_settings_are_typed_errors():
         AcousticConfig(late_order=5)
     with pytest.raises(AcousticsError, match="listener_rays"):
         AcousticConfig(listener_rays=3)
+
+
+def test_coverage_is_measured_after_the_first_segment_so_late_directions_survive():
+    """Diffuse rain finds ~the scattered share of the late energy (here 10 %) from one sector; in the first
+    10 ms the room-box histogram holds less than the point's first reflections (found / total 1.5). The
+    coverage comes from 10-50 ms, so the late segments keep the found direction instead of being taken
+    as mostly diffuse."""
+    total = np.ones((NUM_SEGMENTS, 7))
+    energy = np.zeros((NUM_SEGMENTS, 7, 9))
+    energy[:, :, 2] = 0.1  # sector 2 (90 degrees), 10 % of every segment's energy
+    energy[0, :, 2] = 1.5
+    frac = segment_fractions(energy, total)
+    np.testing.assert_allclose(frac.sum(axis=2), 1.0, rtol=1e-6)
+    assert np.all(frac[1:, :, 2] > 0.99)  # the late segments' energy comes from sector 2
+    energy[3:] *= 0.5  # half the coverage beyond 50 ms (bounce limit): that half is isotropic
+    frac = segment_fractions(energy, total)
+    np.testing.assert_allclose(frac[3, 0], 0.5 * np.eye(9)[2] + 0.5 * ISOTROPIC, atol=1e-6)

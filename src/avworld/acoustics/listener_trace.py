@@ -207,6 +207,11 @@ def listener_direction_energy(tables, rc, source, listener, n_rays: int, max_bou
     return out, np.bincount(seg, minlength=NUM_SEGMENTS)
 
 
+#: the smallest coverage taken from a trace (a larger share of specular last reflections than this
+#: is not believed: the found energy is scaled by at most 1 / KAPPA_MIN)
+KAPPA_MIN = 0.05
+
+
 def segment_energy(tail: np.ndarray, bin_s: float, direct_s: float) -> np.ndarray:
     """(NUM_SEGMENTS, 7) energy of a tail histogram (7, B) per time segment after the direct sound."""
     t = (np.arange(tail.shape[1]) + 0.5) * bin_s - direct_s
@@ -223,18 +228,22 @@ def segment_fractions(energy: np.ndarray, total: np.ndarray) -> np.ndarray:
     ``energy`` (S, 7, 9) is what the listener trace found, ``total`` (S, 7) the tail's energy in the
     same segments (:func:`segment_energy`). Two things escape the trace: paths whose last reflection
     is specular (diffuse rain needs a scattering last hit), and paths of more bounces than traced.
-    The first is a share of every segment: its coverage ``kappa`` per band is measured over the
-    first three segments (0-50 ms, where the bounce limit does not bite yet), and the found energy
-    is scaled by ``1 / kappa`` with its directions kept (specular paths come from the same walls).
-    What is still missing, ``total - found / kappa``, is taken to be diffuse, isotropic. So a late
-    segment the trace barely reaches stays close to isotropic instead of taking the random direction
-    of a few contributions, and the first 50 ms keep the directions the trace found.
+    The first is a share of every segment: its coverage ``kappa`` per band (about the walls' mean
+    scattering coefficient: diffuse rain sees only the scattered share of each reflection) is
+    measured over segments 1-2 (10-50 ms after the direct sound, where the bounce limit does not
+    bite yet; segment 0 is left out because the tail histogram is the room box's average, which
+    near the direct sound differs from the point's first scattered reflections by more than the
+    coverage itself: found / total read 1.2-1.5 there against ~0.1-0.3 later), and the found
+    energy is scaled by ``1 / kappa`` with its directions kept (specular paths come from the same
+    walls). What is still missing, ``total - found / kappa``, is taken to be diffuse, isotropic.
+    So a late segment the trace barely reaches stays close to isotropic instead of taking the
+    random direction of a few contributions, and the segments it covers keep their directions.
     """
     from avworld.acoustics.late_direction import ISOTROPIC
 
     found = energy.sum(axis=2)  # (S, 7)
-    early_found, early_total = found[:3].sum(axis=0), total[:3].sum(axis=0)
-    kappa = np.clip(early_found / np.where(early_total > 0, early_total, 1.0), 0.2, 1.0)
+    early_found, early_total = found[1:3].sum(axis=0), total[1:3].sum(axis=0)
+    kappa = np.clip(early_found / np.where(early_total > 0, early_total, 1.0), KAPPA_MIN, 1.0)
     kappa = np.where(early_found > 0, kappa, 1.0)
     scaled = energy / kappa[None, :, None]
     rest = np.maximum(total - scaled.sum(axis=2), 0.0)

@@ -68,7 +68,7 @@ class AcousticConfig:
     late_order: int = 3
     #: rays traced from the listener for the late field's directions, and their bounces
     listener_rays: int = 256
-    listener_bounces: int = 8
+    listener_bounces: int = 16
     #: sound bends around the edges of open doors to a listener without line of sight (diffraction.py)
     diffraction: bool = True
     seed: int = 0
