@@ -6,7 +6,7 @@
      "config_hash": ..., "sim_config": {the SimConfig of every recording},
      "scenes": [{"index", "spec", "split"}], "splits": {"train": [scene indices], ...},
      "shards": [{"id", "path", "split", "scene_index", "scene", "trajectories", "status",
-                 "sha256", "bytes", "scene_hash", "source_position", "table", "stats"}],
+                 "sha256", "bytes", "chunk_checksums", "scene_hash", "source_position", "table", "stats"}],
      "complete": bool, "totals": {"all": {...}, "train": {...}, "val": {...}, "test": {...}}}
 
 ``status`` is ``pending`` until the shard's file is finished and checked. The manifest
