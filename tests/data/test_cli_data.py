@@ -34,6 +34,15 @@ def test_data_make_info_show(tmp_path, capsys):
     assert "traj_1.mp4" in html and "traj_1_topdown.png" in html
     top = np.asarray(Image.open(show / "traj_1_topdown.png"))
     assert top.shape[0] > 100 and top.std() > 10
+    # the framed map (metre ticks, scale bar, legend beside it), not the bare top-down raster
+    from avworld.data import AVWDataset
+    from avworld.geometry.navigation import NavConfig, NavGrid
+    from avworld.geometry.spec import load_scene_spec
+    from avworld.vision.topdown import topdown_map
+
+    scene = load_scene_spec(AVWDataset(out, split=None).info(1)["scene"])
+    bare = topdown_map(scene, NavGrid.build(scene, NavConfig()), px_per_m=40.0)
+    assert top.shape[1] > bare.shape[1] + 80 and top.shape[0] > bare.shape[0] + 40
     import imageio_ffmpeg
 
     probe = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-i", str(show / "traj_1.mp4")],

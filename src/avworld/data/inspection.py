@@ -107,8 +107,8 @@ def show_trajectory(root: str | Path, traj: int, out_dir: str | Path, scale: int
 
     from avworld.geometry.navigation import NavConfig, NavGrid
     from avworld.geometry.spec import load_scene_spec
-    from avworld.vision.topdown import topdown_map
     from avworld.viz.html import HtmlReport
+    from avworld.viz.map_figure import map_figure
     from avworld.viz.plots import Series, line_plot
 
     data = AVWDataset(root, split=None, verify="size", allow_incomplete=True)
@@ -130,7 +130,7 @@ def show_trajectory(root: str | Path, traj: int, out_dir: str | Path, scale: int
 
     scene = load_scene_spec(meta["scene"])
     nav = NavGrid.build(scene, NavConfig())
-    img = topdown_map(scene, nav, px_per_m=40.0, sources=[meta["source_position"]], path=arrays["pose"],
+    img = map_figure(scene, nav, 40.0, sources=[meta["source_position"]], path=arrays["pose"],
                       goal=meta["goal_xy"], agent=arrays["pose"][-1])
     Image.fromarray(img).save(paths["topdown"])
     picks = np.unique(np.linspace(0, T - 1, min(8, T)).round().astype(int))
