@@ -2,7 +2,8 @@
 
     avworld train nav  --agent agsa|avnav --preset soundspaces|fast|tiny [--ablation NAME] [--out DIR]
                        [--total-steps N] [--num-envs N] [--episodes FILE] [--resume] [--device cpu|cuda]
-    avworld train eval --checkpoint CKPT --episodes FILE [--num N] [--no-vision] [--deterministic] [--out DIR]
+    avworld train eval --checkpoint CKPT --episodes FILE [--num N] [--no-vision] [--deterministic] [--threads N]
+                       [--out DIR]   (with --out: resumes after Ctrl-C when rerun)
                        (also as ``avworld eval nav --checkpoint ...``)
     avworld train export --checkpoint CKPT --out FILE [--float32]   policy-only copy to ship (float16 weights)
     avworld train toy  [--agent avnav|agsa] [--total-steps N] [--out DIR]   trainer sanity check (seconds)
