@@ -227,3 +227,17 @@ def test_action_mask_warmup_forbids_actions_until_the_step_then_releases_them():
     with pytest.raises(TrainConfigError, match="mask_actions"):
         make_toy_trainer("avnav", total_steps=64, ppo={"num_envs": 2, "num_steps": 8, "mask_actions": (0, 1, 2, 3),
                                                        "mask_until_step": 10})
+
+
+@pytest.mark.parametrize("per_scene", [0, 5])
+def test_on_the_fly_training_envs_take_the_episode_pool_setting(per_scene):
+    from avworld.train.config import EnvConfig
+    from avworld.train.nav import make_nav_envs
+
+    vec = make_nav_envs(EnvConfig(size=16, num_scenes=1, asynchronous=False, episodes_per_scene=per_scene), 2)
+    try:
+        assert [e.unwrapped.config.episodes_per_scene for e in vec.envs] == [per_scene, per_scene]
+    finally:
+        vec.close()
+    with pytest.raises(ValueError, match="episodes_per_scene"):
+        EnvConfig(episodes_per_scene=-1)

@@ -86,6 +86,8 @@ class EnvConfig:
     episodes: str | None = None  # episode file; None: episodes sampled on the fly in `split` houses
     split: str = "train"
     num_scenes: int = 8
+    # without an episode file: episodes per house, each sampled on first use and reused (0: a new one per reset)
+    episodes_per_scene: int = 64
     rooms: tuple[int, int] = (2, 4)
     step_limit: int = 500
     asynchronous: bool = True  # one process per env (AsyncVectorEnv)
@@ -94,6 +96,8 @@ class EnvConfig:
         object.__setattr__(self, "rooms", tuple(self.rooms))
         if self.size < 1 or self.num_scenes < 1 or self.step_limit < 1:
             raise TrainConfigError("EnvConfig: size, num_scenes and step_limit must be >= 1")
+        if self.episodes_per_scene < 0:
+            raise TrainConfigError("EnvConfig.episodes_per_scene: must be >= 0 (0 samples a new episode per reset)")
         from avworld.eval.choices import check_choice
         from avworld.sim.config import PRESETS as MOTION  # numpy only, no torch
         from avworld.tasks.audiogoal import OBSERVATION_SETS  # no torch either

@@ -41,7 +41,7 @@ def make_nav_envs(env_cfg: EnvConfig, num_envs: int, rank: int = 0, world_size: 
         kwargs["world_cache"] = len({ep.scene for ep in episodes})
     else:
         kwargs.update(split=env_cfg.split, num_scenes=env_cfg.num_scenes, rooms=env_cfg.rooms,
-                      world_cache=env_cfg.num_scenes)
+                      world_cache=env_cfg.num_scenes, episodes_per_scene=env_cfg.episodes_per_scene)
     return make_vector_env(num_envs, episodes, asynchronous=env_cfg.asynchronous and num_envs > 1,
                            env_id=env_cfg.env_id, **kwargs)
 
