@@ -217,3 +217,18 @@ def test_coverage_is_measured_after_the_first_segment_so_late_directions_survive
     energy[3:] *= 0.5  # half the coverage beyond 50 ms (bounce limit): that half is isotropic
     frac = segment_fractions(energy, total)
     np.testing.assert_allclose(frac[3, 0], 0.5 * np.eye(9)[2] + 0.5 * ISOTROPIC, atol=1e-6)
+
+
+def test_directional_tail_cache_keeps_the_recently_used_position():
+    """The cache drops the least recently used tail: a position revisited (turning on the spot) while
+    many others pass through stays rendered."""
+    from avworld.acoustics import synthesis
+
+    eng = AcousticEngine(shoebox(absorption=0.3), AcousticConfig())
+    hrtf = load_hrtf("kemar", 16000)
+    keep = eng.spatial_rir((1.0, 1.0, 1.2), (4.0, 2.0, 1.5))
+    first = synthesis.directional_tail(keep, hrtf, 4000)
+    for k in range(synthesis._TAIL_CACHE_SIZE + 8):
+        other = eng.spatial_rir((1.0, 1.0, 1.2), (2.0 + 0.02 * k, 2.5, 1.5))
+        synthesis.directional_tail(other, hrtf, 4000)
+        assert synthesis.directional_tail(keep, hrtf, 4000) is first  # used every step: never evicted

@@ -149,8 +149,9 @@ def render_tail(srir: SpatialRIR, n: int, binaural: bool, gains: np.ndarray | No
     field's direction for one head yaw, :func:`~avworld.acoustics.late_direction.tail_gains`); cached per
     spatial RIR object and gains; read-only."""
     key = (id(srir), n, binaural, None if gains is None else gains.tobytes())
-    hit = _TAIL_CACHE.get(key)
+    hit = _TAIL_CACHE.pop(key, None)
     if hit is not None and hit[0] is srir:
+        _TAIL_CACHE[key] = hit  # least recently used first out: a position the agent turns at stays
         return hit[1]
     fs = srir.sample_rate_hz
     bank_len = _next_pow2(max(n * 2, fs * 4))
@@ -171,8 +172,9 @@ def directional_tail(srir: SpatialRIR, hrtf, n: int) -> DirectionalTail:
     """The :class:`~avworld.acoustics.late_field.DirectionalTail` of a spatial RIR with ``tail_dir``
     (rendered once per spatial RIR, HRTF and length; cached)."""
     key = (id(srir), id(hrtf), n)
-    hit = _DIR_CACHE.get(key)
+    hit = _DIR_CACHE.pop(key, None)
     if hit is not None and hit[0] is srir and hit[1] is hrtf:
+        _DIR_CACHE[key] = hit  # least recently used first out
         return hit[2]
     dt = DirectionalTail(srir, build_decoder(hrtf, srir.late_order), n, late_dec=build_decoder(hrtf, 1))
     if len(_DIR_CACHE) >= _TAIL_CACHE_SIZE:
