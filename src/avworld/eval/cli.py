@@ -58,10 +58,15 @@ def cmd_eval(args) -> int:
     try:
         return _run(args)
     except KeyboardInterrupt:
-        hint = ("rerun the same command to resume" if args.out else
-                "nothing was saved (add --out DIR to keep finished episodes and resume)")
-        print(f"interrupted; {hint}", file=sys.stderr)
-        return 130
+        return report_interrupted(args.out)
+
+
+def report_interrupted(out) -> int:
+    """The one line an interrupted evaluation prints (resumable with ``--out``); returns 130."""
+    hint = ("rerun the same command to resume" if out else
+            "nothing was saved (add --out DIR to keep finished episodes and resume)")
+    print(f"interrupted; {hint}", file=sys.stderr)
+    return 130
 
 
 def _run(args) -> int:

@@ -222,12 +222,9 @@ def _cmd_train_eval(args) -> int:
     try:
         return _run_train_eval(args)
     except KeyboardInterrupt:
-        import sys
+        from avworld.eval.cli import report_interrupted
 
-        hint = ("rerun the same command to resume" if args.out else
-                "nothing was saved (add --out DIR to keep finished episodes and resume)")
-        print(f"interrupted; {hint}", file=sys.stderr)
-        return 130
+        return report_interrupted(args.out)
 
 
 def _run_train_eval(args) -> int:
