@@ -219,7 +219,7 @@ def test_coverage_is_measured_after_the_first_segment_so_late_directions_survive
     np.testing.assert_allclose(frac[3, 0], 0.5 * np.eye(9)[2] + 0.5 * ISOTROPIC, atol=1e-6)
 
 
-def test_directional_tail_cache_keeps_the_recently_used_position():
+def test_directional_tail_cache_keeps_the_recently_used_position(monkeypatch):
     """The cache drops the least recently used tail: a position revisited (turning on the spot) while
     many others pass through stays rendered."""
     from avworld.acoustics import synthesis
@@ -228,7 +228,10 @@ def test_directional_tail_cache_keeps_the_recently_used_position():
     hrtf = load_hrtf("kemar", 16000)
     keep = eng.spatial_rir((1.0, 1.0, 1.2), (4.0, 2.0, 1.5))
     first = synthesis.directional_tail(keep, hrtf, 4000)
-    for k in range(synthesis._TAIL_CACHE_SIZE + 8):
+    monkeypatch.setattr(synthesis, "DIR_CACHE_BYTES", 8 * first.nbytes)  # room for 8 tails
+    for k in range(20):
         other = eng.spatial_rir((1.0, 1.0, 1.2), (2.0 + 0.02 * k, 2.5, 1.5))
         synthesis.directional_tail(other, hrtf, 4000)
         assert synthesis.directional_tail(keep, hrtf, 4000) is first  # used every step: never evicted
+    assert synthesis._dir_bytes <= 8 * first.nbytes
+    assert synthesis._dir_bytes == sum(v[2].nbytes for v in synthesis._DIR_CACHE.values())

@@ -165,21 +165,30 @@ def render_tail(srir: SpatialRIR, n: int, binaural: bool, gains: np.ndarray | No
     return out
 
 
-_DIR_CACHE: dict[int, tuple] = {}
+_DIR_CACHE: dict[tuple, tuple] = {}
+#: bytes of directional tails kept (14 components x n float32, ~1.3 MB for a 1.5 s tail at 16 kHz): an
+#: agent revisits positions (turning on the spot, episodes of a pool starting at the same points), and
+#: a rebuild costs 2-3 ms; the least recently used go first
+DIR_CACHE_BYTES = 192 << 20
+_dir_bytes = 0
 
 
 def directional_tail(srir: SpatialRIR, hrtf, n: int) -> DirectionalTail:
     """The :class:`~avworld.acoustics.late_field.DirectionalTail` of a spatial RIR with ``tail_dir``
-    (rendered once per spatial RIR, HRTF and length; cached)."""
+    (rendered once per spatial RIR, HRTF and length; cached within :data:`DIR_CACHE_BYTES`)."""
+    global _dir_bytes
     key = (id(srir), id(hrtf), n)
     hit = _DIR_CACHE.pop(key, None)
-    if hit is not None and hit[0] is srir and hit[1] is hrtf:
-        _DIR_CACHE[key] = hit  # least recently used first out
-        return hit[2]
+    if hit is not None:
+        if hit[0] is srir and hit[1] is hrtf:
+            _DIR_CACHE[key] = hit  # least recently used first out
+            return hit[2]
+        _dir_bytes -= hit[2].nbytes
     dt = DirectionalTail(srir, build_decoder(hrtf, srir.late_order), n, late_dec=build_decoder(hrtf, 1))
-    if len(_DIR_CACHE) >= _TAIL_CACHE_SIZE:
-        _DIR_CACHE.pop(next(iter(_DIR_CACHE)))
+    while _DIR_CACHE and _dir_bytes + dt.nbytes > DIR_CACHE_BYTES:
+        _dir_bytes -= _DIR_CACHE.pop(next(iter(_DIR_CACHE)))[2].nbytes
     _DIR_CACHE[key] = (srir, hrtf, dt)
+    _dir_bytes += dt.nbytes
     return dt
 
 
