@@ -53,8 +53,7 @@ def to_unit_float(images, name: str = "images") -> np.ndarray:
         )
     if x.shape[-1] not in (1, 3, 4) and x.shape[1] in (1, 3, 4):
         raise ImageMetricError(
-            f"{name} has shape {x.shape}, which looks channels-first; "
-            "pass (N, H, W, C), e.g. x.transpose(0, 2, 3, 1)"
+            f"{name} has shape {x.shape}, which looks channels-first; pass (N, H, W, C), e.g. x.transpose(0, 2, 3, 1)"
         )
     if x.dtype == np.uint8:
         return x.astype(np.float64) / 255.0
