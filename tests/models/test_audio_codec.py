@@ -163,3 +163,14 @@ def test_tiny_codec_overfits_four_clips_and_keeps_left_left(one_torch_thread):
     ild_left = 10 * torch.log10(energy[0, 0] / energy[0, 1])
     ild_right = 10 * torch.log10(energy[1, 0] / energy[1, 1])
     assert ild_left > 3.0 and ild_right < -3.0  # measured: +8.6 dB and -29 dB
+
+
+def test_tokenizers_do_not_import_the_simulator():
+    import subprocess
+    import sys
+
+    code = ("import sys, avworld.models.tokenizers; "
+            "bad = [m for m in sys.modules if m.split('.')[:2] in "
+            "(['avworld', 'geometry'], ['avworld', 'acoustics'], ['avworld', 'sim'], ['avworld', 'tasks'])]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)

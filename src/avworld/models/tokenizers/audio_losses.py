@@ -16,7 +16,7 @@ S, each ``sc + w_logmag * logmag``. Measured on a tiny codec (base width 8, 4 cl
 hard-left tone, hard-right tone, noise, centred tone; 200 Adam steps, lr 3e-3): with the
 default weights, and with ``w_logmag`` 0.3 or 0.1 (eps 1e-5 to 1e-1), the untrained codec
 falls into a quiet, input-independent output (ILD of the hard-left and hard-right clips
-equal); with ``w_logmag=0`` it learns but unreliably (ILD of the hard-left clip -1.9 dB in
+equal; still so after 800 steps); with ``w_logmag=0`` it learns but unreliably (ILD of the hard-left clip -1.9 dB in
 one run); waveform-led (``w_lr = w_ms = 0.1, w_logmag = 0``) it learns both sides (loss /22,
 ILD +8.6 dB and -29 dB); waveform L1 alone: ILD +27.5 / -25.3 dB. Training should therefore
 warm up waveform-led and ramp the STFT and log terms in (the training CLI, not built yet).
