@@ -1,4 +1,5 @@
-"""Evaluation metrics: navigation (here), separation and generation (later)."""
+"""Evaluation metrics: navigation (here), images (:mod:`avworld.eval.image_metrics`) and binaural audio
+(:mod:`avworld.eval.audio_metrics`); separation later."""
 
 from avworld.eval.nav_metrics import (
     EpisodeOutcome,
