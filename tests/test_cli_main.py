@@ -25,6 +25,10 @@ _SCRIPT = textwrap.dedent("""
     def ctrl_c(args):
         raise KeyboardInterrupt
 
+    def other_pipe(args):
+        print("working")
+        raise BrokenPipeError(32, "a worker's pipe broke")
+
     def build():
         p = argparse.ArgumentParser()
         p.add_argument("what")
@@ -36,7 +40,7 @@ _SCRIPT = textwrap.dedent("""
         real = p.parse_args
         def parse_args(argv=None):
             ns = real(argv)
-            ns.func = {"spam": spam, "ctrl_c": ctrl_c}[ns.what]
+            ns.func = {"spam": spam, "ctrl_c": ctrl_c, "other_pipe": other_pipe}[ns.what]
             return ns
         p.parse_args = parse_args
         return p
@@ -73,3 +77,11 @@ def test_ctrl_c_prints_one_line_and_no_traceback():
     assert proc.returncode == 130
     lines = err.decode().strip().splitlines()
     assert lines == ["avworld: interrupted"], lines
+
+
+def test_a_broken_pipe_other_than_stdout_is_reported():
+    proc = _popen("other_pipe")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert out.decode().strip() == "working"
+    assert "avworld: error: BrokenPipeError" in err.decode() and "worker's pipe" in err.decode()

@@ -321,12 +321,33 @@ def main(argv: list[str] | None = None) -> int:
         # Commands that resume say so themselves (and return 130); this is the plain case.
         print("avworld: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
+    except BrokenPipeError as exc:
+        if not _stdout_closed():  # another pipe broke (a worker, a subprocess): a real failure
+            print(f"avworld: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
         # Output piped into `head` and friends: the reader left. Point stdout at /dev/null so the
         # interpreter's final flush does not raise again (the recipe of Python's signal docs).
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+
+
+def _stdout_closed() -> bool:
+    """Whether standard output is a pipe whose reader has gone."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return True
+    except (OSError, ValueError):
+        return False
+    try:
+        import select
+
+        poller = select.poll()  # the write end of a pipe whose reader closed polls as an error
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 if __name__ == "__main__":

@@ -241,3 +241,10 @@ def test_on_the_fly_training_envs_take_the_episode_pool_setting(per_scene):
         vec.close()
     with pytest.raises(ValueError, match="episodes_per_scene"):
         EnvConfig(episodes_per_scene=-1)
+
+
+def test_resuming_a_run_saved_before_the_episode_pool_keeps_a_new_episode_per_reset():
+    from avworld.train.nav import resumed_env_config
+
+    assert resumed_env_config({"size": 16}).episodes_per_scene == 0
+    assert resumed_env_config({"size": 16, "episodes_per_scene": 64}).episodes_per_scene == 64

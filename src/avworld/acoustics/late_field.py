@@ -219,9 +219,13 @@ class DirectionalTail:
         out[:, :, :, :nb] = g[:nb].transpose(1, 2, 0)[:, :, None, :]
         return out.reshape(7 * 2 * D, k + 1)
 
+    #: binaural tails kept per spatial RIR for recent yaws (:meth:`at`)
+    YAWS_KEPT = 8
+
     @property
     def nbytes(self) -> int:
-        return self.components.nbytes
+        """Bytes this object may hold: the components and, at most, :attr:`YAWS_KEPT` rendered yaws."""
+        return self.components.nbytes + self.YAWS_KEPT * 2 * self.components.shape[1] * 4
 
     def at(self, yaw_rad: float) -> np.ndarray:
         """(2, n) float32 read-only binaural tail for head yaw ``yaw_rad`` (a weighted sum of the components)."""
@@ -234,7 +238,7 @@ class DirectionalTail:
         c = self.components
         out = np.stack([w @ c[:R], w @ c[R:]])
         out.flags.writeable = False
-        if len(self._at) >= 8:
+        if len(self._at) >= self.YAWS_KEPT:
             self._at.pop(next(iter(self._at)))
         self._at[key] = out
         return out

@@ -166,7 +166,8 @@ def render_tail(srir: SpatialRIR, n: int, binaural: bool, gains: np.ndarray | No
 
 
 _DIR_CACHE: dict[tuple, tuple] = {}
-#: bytes of directional tails kept (14 components x n float32, ~1.3 MB for a 1.5 s tail at 16 kHz): an
+#: bytes of directional tails kept (14 components x n float32 and up to 8 rendered yaws, 2 x n float32 each:
+#: ~2.8 MB for a 1.5 s tail at 16 kHz; DirectionalTail.nbytes counts both): an
 #: agent revisits positions (turning on the spot, episodes of a pool starting at the same points), and
 #: a rebuild costs 2-3 ms; the least recently used go first
 DIR_CACHE_BYTES = 192 << 20

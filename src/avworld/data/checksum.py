@@ -4,8 +4,10 @@ Shards store every dataset with HDF5's ``fletcher32`` filter: each chunk carries
 checksum (little-endian, after the chunk's filtered bytes) that HDF5 checks on every read.
 The writer compresses image chunks itself and stores them with ``write_direct_chunk``, and
 the reader inflates them itself after ``read_direct_chunk`` (see
-:mod:`avworld.data.storage`); both paths bypass HDF5's filter pipeline, so they append and
-check the checksum here. :func:`fletcher32` is bit-identical to HDF5's
+:mod:`avworld.data.storage`); both paths bypass HDF5's filter pipeline, so the writer appends the
+checksum here (for HDF5's own reads), and the reader checks it here for chunks stored raw; a deflated
+chunk is checked on that path by its zlib stream's Adler-32, which inflating verifies.
+:func:`fletcher32` is bit-identical to HDF5's
 ``H5_checksum_fletcher32`` (big-endian 16-bit words, sums reduced with end-around carry,
 so a non-zero sum is represented in 1..65535): tested against chunks HDF5 wrote itself.
 """

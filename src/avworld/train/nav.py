@@ -46,6 +46,12 @@ def make_nav_envs(env_cfg: EnvConfig, num_envs: int, rank: int = 0, world_size: 
                            env_id=env_cfg.env_id, **kwargs)
 
 
+def resumed_env_config(saved_env: dict) -> EnvConfig:
+    """The EnvConfig of a run being resumed. Runs saved before ``episodes_per_scene`` existed sampled a new
+    episode at every reset, so a missing key means 0, not today's default pool."""
+    return override(EnvConfig(), {"episodes_per_scene": 0, **saved_env}, "env")
+
+
 def _episode_metrics(outcome: dict) -> dict:
     from avworld.eval.nav_metrics import episode_metrics
 
@@ -67,7 +73,7 @@ def train_nav(agent: str, preset: str, out_dir: str | Path, ablations: tuple[str
             ppo_cfg = override(PPOConfig(), saved["ppo"], "PPO")
             ppo_cfg = replace(ppo_cfg, total_steps=total) if total else ppo_cfg
             ppo_cfg = replace(ppo_cfg, time_limit_s=(ppo or {}).get("time_limit_s"))  # this job's wall time
-            env_cfg = override(EnvConfig(), saved["env"], "env")
+            env_cfg = resumed_env_config(saved["env"])
             agent, preset, ablations, model_kw = (saved["agent"], saved["preset"], tuple(saved["ablations"]),
                                                   saved["model"])
         else:
