@@ -68,8 +68,11 @@ def test_episode_log_drops_a_half_written_row_and_starts_over_for_other_options(
     assert [r["episode_id"] for r in again.rows["random"]] == ["e0", "e1"] and again.states["random"] == {"rng": 2}
     assert again.rows["random"][0] == row
     assert "e2" not in (tmp_path / "episodes.csv").read_text()
+    before = (tmp_path / "episodes.csv").read_text()
     other = EpisodeLog(tmp_path, {"seed": 1})
     assert other.rows == {} and "other options (seed)" in other.note
+    assert (tmp_path / "previous-1" / "episodes.csv").read_text() == before  # kept, not overwritten
+    assert (tmp_path / "previous-1" / "eval_progress.json").is_file()
     assert again.resume("random", 1) == [] and "random" not in again.rows  # a smaller --num: that agent restarts
 
 
@@ -92,3 +95,15 @@ def test_eval_preset_defaults_to_the_episode_files(eval_episode_file):
     from avworld.eval.cli import episode_preset
 
     assert episode_preset(eval_episode_file) == "soundspaces2"
+
+
+def test_episode_log_starts_over_when_the_code_changed(tmp_path, monkeypatch):
+    from avworld.eval import resume
+
+    log = EpisodeLog(tmp_path, {"seed": 0})
+    log.add("random", {"episode_id": "e0", "success": 1.0, "spl": 0.5, "soft_spl": 0.25, "distance_to_goal": 0.1,
+                       "na": 7.0, "sna": 0.1}, {"rng": 1})
+    assert EpisodeLog(tmp_path, {"seed": 0}).rows["random"]  # same code: resumes
+    monkeypatch.setattr(resume, "code_fingerprint", lambda: "another version")
+    other = EpisodeLog(tmp_path, {"seed": 0})
+    assert other.rows == {} and "avworld_code" in other.note

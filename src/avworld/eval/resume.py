@@ -11,14 +11,18 @@ An evaluation with an output folder keeps two files there:
 Rerunning the same command reads both, keeps the finished rows and continues with the next
 episode from the saved agent state. Every episode ``k`` is run with the env seeded by
 ``seed + k`` and the agent's generator continues where it stood, so the resumed evaluation
-gives the same rows, aggregate and statistics as an uninterrupted one. A rerun with other
-options (another seed, checkpoint or episode file) starts over and says so; ``--num`` may
-change (rows beyond it are kept in the file but not counted).
+gives the same rows, aggregate and statistics as an uninterrupted one. The identity also holds a
+fingerprint of avworld's source code, so rows of other code are never mixed with new ones. A
+rerun with other options or code (another seed, checkpoint, episode file, or an updated avworld)
+starts over and says so; the earlier evaluation's files are moved into ``previous-N/`` first,
+never overwritten. A smaller ``--num`` restarts an agent that went past it (its saved random
+state is that of its last episode).
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -39,6 +43,23 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """sha256 over avworld's Python sources (paths and bytes): changes with any change of the code."""
+    import avworld
+
+    root = Path(avworld.__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(str(f.relative_to(root)).encode() + b"\0")
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+#: files of one evaluation in its output folder, moved aside together when it starts over
+RESULT_FILES = (CSV_NAME, PROGRESS_NAME, "metrics.json")
+
+
 class EpisodeLog:
     """The finished episodes of one evaluation in ``out_dir`` (see the module docstring).
 
@@ -49,13 +70,25 @@ class EpisodeLog:
 
     def __init__(self, out_dir: str | Path, identity: dict) -> None:
         self.out = Path(out_dir)
-        self.identity = json.loads(json.dumps(identity))  # as it will read back
+        self.identity = json.loads(json.dumps({**identity, "avworld_code": code_fingerprint()}))  # as read back
         self.rows: dict[str, list[dict]] = {}
         self.states: dict[str, object] = {}
         self.note = ""
         self.out.mkdir(parents=True, exist_ok=True)
         self._load()
         self._rewrite_csv()
+
+    def _move_aside(self) -> Path:
+        """Move the earlier evaluation's files into a new ``previous-N`` folder; returns it."""
+        n = 1
+        while (self.out / f"previous-{n}").exists():
+            n += 1
+        dest = self.out / f"previous-{n}"
+        dest.mkdir()
+        for name in RESULT_FILES:
+            if (self.out / name).exists():
+                os.replace(self.out / name, dest / name)
+        return dest
 
     @property
     def csv_path(self) -> Path:
@@ -76,8 +109,9 @@ class EpisodeLog:
         if saved.get("identity") != self.identity:
             old = saved.get("identity") or {}
             diff = sorted(k for k in set(old) | set(self.identity) if old.get(k) != self.identity.get(k))
+            kept = self._move_aside()
             self.note = (f"{self.out} holds an evaluation with other options ({', '.join(diff)}); "
-                         "starting over (its rows are replaced)")
+                         f"starting over (its files moved to {kept})")
             return
         done = {a: int(v.get("done", 0)) for a, v in saved.get("agents", {}).items()}
         rows = _read_rows(self.csv_path, set(done))

@@ -244,7 +244,8 @@ def evaluate_nav(checkpoint: str | Path, episodes: str | Path, num: int | None =
         done: list[dict] = []
         on_episode = None
         if out is not None:
-            identity = {"command": "eval nav", "checkpoint": str(path.resolve()), "update": ckpt.get("update"),
+            identity = {"command": "eval nav", "checkpoint": str(path.resolve()),
+                        "checkpoint_sha256": file_digest(path), "update": ckpt.get("update"),
                         "global_step": ckpt.get("global_step"), "episodes": str(Path(episodes).resolve()),
                         "episodes_sha256": file_digest(episodes), "no_vision": no_vision,
                         "deterministic": deterministic, "seed": seed, "device": agent.device.type}
