@@ -63,8 +63,18 @@ def setup(device: str | None = None, backend: str | None = None) -> DistInfo:
     return DistInfo(rank, world, local, dev)
 
 
-def teardown() -> None:
+def teardown(wait_s: float = 120.0) -> None:
+    """Leave the process group. All ranks meet first (at most ``wait_s``): a rank that destroyed its
+    group while a peer was still finishing (saving a checkpoint) aborted the process under load
+    ("terminate called without an active exception", SIGABRT) in the two-rank gloo test."""
     if dist.is_available() and dist.is_initialized():
+        try:
+            if dist.get_backend() == "gloo":  # (NCCL has no barrier with a timeout: left as it was)
+                from datetime import timedelta
+
+                dist.monitored_barrier(timeout=timedelta(seconds=wait_s))
+        except RuntimeError:  # a peer is gone (crashed or killed): leave anyway
+            pass
         dist.destroy_process_group()
 
 
