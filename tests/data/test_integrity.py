@@ -178,3 +178,23 @@ def test_shards_without_checksums_still_read_and_are_rehashed_on_first_open(tiny
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         AVWDataset(tiny_dataset[0], split="train", verify="none")  # shards with checksums: no warning
+
+
+def test_a_damaged_small_field_says_it_was_read_for_the_whole_shard(tiny_dataset, tmp_path):
+    root = _copy(tiny_dataset, tmp_path)
+    data = AVWDataset(root, split="train")
+    ref = data.trajectories[1]
+    path = root / data.shards[ref.shard]["path"]
+    data.close()
+    with h5py.File(path, "r") as f:
+        ds = f["pose"]
+        info = ds.id.get_chunk_info(0)
+    with open(path, "r+b") as fh:  # one byte inside the first chunk of the shard's poses
+        fh.seek(info.byte_offset + info.size // 2)
+        b = fh.read(1)
+        fh.seek(info.byte_offset + info.size // 2)
+        fh.write(bytes([b[0] ^ 0x40]))
+    data = AVWDataset(root, split="train")
+    with pytest.raises(CorruptChunkError, match="read whole for the shard while loading trajectory 1") as err:
+        data.small(1)
+    assert err.value.field == "pose" and str(path) in str(err.value)

@@ -174,8 +174,12 @@ class AVWDataset:
             ref = self.trajectories[traj]
             frame = exc.frame - ref.start if isinstance(exc, FrameReadError) else None
             where = f", frame {frame}" if frame is not None else ""
+            # frame fields are read per trajectory; the small ones whole per shard, so the damage may lie
+            # in any trajectory's rows of that shard
+            whose = (f"trajectory {traj} (scene {ref.scene_index}, trajectory {ref.index} of the scene)"
+                     if name in CHUNKED_FIELDS else f"read whole for the shard while loading trajectory {traj}")
             raise CorruptChunkError(
-                f"shard {path}, trajectory {traj} (scene {ref.scene_index}, trajectory {ref.index} of the scene), "
+                f"shard {path}, {whose}, "
                 f"field {name!r}{where}: cannot read the stored data ({exc}); {_REBUILD}",
                 shard=str(path), trajectory=traj, field=name, frame=frame) from None
         except CorruptShardError as exc:  # the shard failed its check when first opened
