@@ -241,3 +241,18 @@ def test_missing_latents_and_bad_arguments(root):
         _encode(root, "../up")
     with pytest.raises(LatentsError, match="JSON-able"):
         _encode(root, identity={"scale": float("nan")})
+
+
+def test_a_forked_worker_reopens_the_latent_files(root):
+    _encode(root)
+    lat = AVWLatents(root, "lat", split="train")
+    lat.small(0)
+    lat.frames(0, "rgb", [0])
+    shard = lat.trajectories[0].shard
+    before = lat._lat_files[shard]
+    lat._pid = lat._lat_pid = -1  # as in a forked worker; AVWDataset.small resets its own handles first
+    lat.small(0)
+    lat.frames(0, "rgb", [0])
+    assert lat._lat_files[shard] is not before
+    state = lat.__getstate__()
+    assert state["_lat_files"] == {} and state["_files"] == {}

@@ -71,6 +71,7 @@ class AVWLatents(AVWDataset):
                                     f"{f' (and {len(stale) - 1} more)' if len(stale) > 1 else ''}; {self._fix} "
                                     "(it re-encodes stale and damaged files and keeps the others)")
         self._lat_files: dict[int, object] = {}
+        self._lat_pid = os.getpid()  # its own: AVWDataset._file may have reset self._pid already
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()
@@ -78,8 +79,8 @@ class AVWLatents(AVWDataset):
         return state
 
     def _latent_file(self, shard: int):
-        if self._pid != os.getpid():  # a forked worker: reopen (AVWDataset._file resets its own caches)
-            self._files, self._dsets, self._lat_files, self._pid = {}, {}, {}, os.getpid()
+        if self._lat_pid != os.getpid():  # a forked worker: never share HDF5 handles across processes
+            self._lat_files, self._lat_pid = {}, os.getpid()
         f = self._lat_files.get(shard)
         if f is None:
             import h5py
