@@ -4,6 +4,9 @@
   encoder/decoder with continuous latents, and its :class:`AudioCodecConfig`.
 * :mod:`.audio_losses`: multi-resolution STFT loss on left, right, mid and side, and the
   waveform L1 (:class:`BinauralCodecLoss`).
+* :mod:`.image_autoencoder`: :class:`ImageAutoencoder`, an SD-VAE-style KL autoencoder
+  (4 latent channels, 8x down-sampling), and its :class:`ImageAutoencoderConfig`.
+* :mod:`.image_losses`: L1 + (1 - MS-SSIM) + KL, optional PatchGAN (:class:`ImageLossConfig`).
 
 See ``docs/tokenizers.md``.
 """
@@ -23,6 +26,22 @@ from avworld.models.tokenizers.audio_losses import (
     mid_side,
     multi_resolution_stft_loss,
 )
+from avworld.models.tokenizers.image_autoencoder import (
+    DiagonalGaussian,
+    ImageAutoencoder,
+    ImageAutoencoderConfig,
+    ImageAutoencoderError,
+    ImageChannelError,
+    ImageDtypeError,
+    ImageSizeError,
+    LatentShapeError,
+)
+from avworld.models.tokenizers.image_losses import (
+    ImageLossConfig,
+    ImageLossError,
+    PatchDiscriminator,
+    ms_ssim,
+)
 
 __all__ = [
     "AudioCodec",
@@ -33,7 +52,19 @@ __all__ = [
     "BinauralLossConfig",
     "ChannelCountError",
     "ClipLengthError",
+    "DiagonalGaussian",
+    "ImageAutoencoder",
+    "ImageAutoencoderConfig",
+    "ImageAutoencoderError",
+    "ImageChannelError",
+    "ImageDtypeError",
+    "ImageLossConfig",
+    "ImageLossError",
+    "ImageSizeError",
+    "LatentShapeError",
+    "PatchDiscriminator",
     "SampleRateMismatchError",
     "mid_side",
+    "ms_ssim",
     "multi_resolution_stft_loss",
 ]
