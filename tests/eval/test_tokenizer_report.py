@@ -186,3 +186,16 @@ def test_modules_import_without_torch_or_matplotlib():
             "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_tables_are_computed_in_chunks_with_the_same_result(frames, clips):
+    from avworld.eval import audio_metrics as am
+    from avworld.eval import image_metrics as im
+    from avworld.eval.tokenizer_report import chunked
+
+    rec = bicubic_roundtrip(frames, 256)
+    np.testing.assert_array_equal(chunked(im.ssim, rec, frames, chunk=2), im.ssim(rec, frames))
+    lin = linear_resample_roundtrip(clips, 1280)
+    np.testing.assert_array_equal(chunked(am.ild_error, lin, clips, chunk=2), am.ild_error(lin, clips))
+    with pytest.raises(am.AudioMetricError, match="NaN"):
+        audio_metrics_table(clips, {"nan": np.full_like(clips, np.nan)})

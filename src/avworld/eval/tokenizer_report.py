@@ -34,6 +34,7 @@ IMAGE_METRICS = ("psnr", "ssim", "ms_ssim")
 AUDIO_METRICS = ("lsd", "spectral_ssim", "mr_stft", "si_sdr", "ild_error", "itd_error", "ipd_error")
 UNITS = {"psnr": "dB", "ssim": "", "ms_ssim": "", "lsd": "dB", "spectral_ssim": "", "mr_stft": "",
          "si_sdr": "dB", "ild_error": "dB", "itd_error": "ms", "ipd_error": "rad"}
+CHUNK = 256  # items per metric call: 256 frames of 128 x 128 px keep each float64 array under 100 MB
 HIGHER_IS_BETTER = {"psnr", "ssim", "ms_ssim", "spectral_ssim", "si_sdr"}
 
 
@@ -61,6 +62,12 @@ def summarize(values, seed: int = 0, n_boot: int = N_BOOT, level: float = CI_LEV
     boot = np.concatenate(means)
     lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
     return {"mean": float(v.mean()), "ci95": [float(lo), float(hi)], "n": n}
+
+
+def chunked(fn, preds, target, chunk: int = CHUNK, **kwargs) -> np.ndarray:
+    """``fn(preds, target, **kwargs)`` over ``chunk`` items at a time, concatenated (bounded memory)."""
+    return np.concatenate([fn(preds[i:i + chunk], target[i:i + chunk], **kwargs)
+                           for i in range(0, len(target), chunk)])
 
 
 def _check_names(reconstructions) -> None:
@@ -97,10 +104,11 @@ def image_metrics_table(originals, reconstructions: dict, seed: int = 0) -> dict
             raise ReportError(f"reconstruction {name!r} is {rec.dtype} {rec.shape}, originals are uint8 {orig.shape}; "
                               "decode to the original size and convert with np.clip(x * 255, 0, 255).round()"
                               ".astype(np.uint8)")
-        ms = summarize(im.ms_ssim(rec, orig, weights=im.MS_SSIM_WEIGHTS[:scales]), seed) if scales else None
+        w = im.MS_SSIM_WEIGHTS[:scales]
+        ms = summarize(chunked(im.ms_ssim, rec, orig, weights=w), seed) if scales else None
         row = {"n": int(orig.shape[0]),
-               "psnr": summarize(im.psnr(rec, orig, max_db=CAP_DB), seed),
-               "ssim": summarize(im.ssim(rec, orig), seed),
+               "psnr": summarize(chunked(im.psnr, rec, orig, max_db=CAP_DB), seed),
+               "ssim": summarize(chunked(im.ssim, rec, orig), seed),
                "ms_ssim": ms,
                "ms_ssim_scales": scales}
         table[name] = row
@@ -133,7 +141,10 @@ def audio_metrics_table(originals, reconstructions: dict, sample_rate: int = am.
     if np.ndim(originals) != 3:
         raise ReportError(f"originals must be float (N, 2, S) clips, got shape {np.shape(originals)}; "
                           "stack clips on axis 0 (x[None] for a single clip)")
-    orig = am.as_clips(originals, "originals", binaural=True)
+    orig = np.asarray(originals)
+    if orig.shape[1] != 2 or not np.issubdtype(orig.dtype, np.floating):
+        raise ReportError(f"originals must be float binaural clips (N, 2, S), got {orig.dtype} {orig.shape}; "
+                          "left and right on axis 1, e.g. x.astype(np.float32) / 32768 for int16 PCM")
     sel = _mask(mask, orig.shape[0])
     target = orig[sel]
     bands = [int(fc) for fc, _, _ in am.octave_bands(sample_rate)]
@@ -143,17 +154,17 @@ def audio_metrics_table(originals, reconstructions: dict, sample_rate: int = am.
         if rec.shape != orig.shape:
             raise ReportError(f"reconstruction {name!r} has shape {rec.shape}, originals {orig.shape}; "
                               "decode to the original clip length (trim or pad the tail)")
-        pred = am.as_clips(rec, name, binaural=True)[sel]
-        ild = am.ild_error(pred, target, sample_rate)
+        pred = rec[sel]  # dtype and finiteness are checked by the metrics, chunk by chunk
+        ild = chunked(am.ild_error, pred, target, sample_rate=sample_rate)
         row = {"n": int(sel.sum()), "n_total": int(orig.shape[0]),
-               "lsd": summarize(am.lsd(pred, target), seed),
-               "spectral_ssim": summarize(am.spectral_ssim(pred, target), seed),
-               "mr_stft": summarize(am.mr_stft_distance(pred, target), seed),
-               "si_sdr": summarize(am.si_sdr(pred, target, max_db=CAP_DB), seed),
+               "lsd": summarize(chunked(am.lsd, pred, target), seed),
+               "spectral_ssim": summarize(chunked(am.spectral_ssim, pred, target), seed),
+               "mr_stft": summarize(chunked(am.mr_stft_distance, pred, target), seed),
+               "si_sdr": summarize(chunked(am.si_sdr, pred, target, max_db=CAP_DB), seed),
                "ild_error": summarize(ild.mean(axis=1), seed),
                "ild_error_bands": {str(fc): _finite_or_none(float(ild[:, k].mean())) for k, fc in enumerate(bands)},
-               "itd_error": summarize(am.itd_error(pred, target, sample_rate), seed),
-               "ipd_error": summarize(am.ipd_error(pred, target, sample_rate), seed)}
+               "itd_error": summarize(chunked(am.itd_error, pred, target, sample_rate=sample_rate), seed),
+               "ipd_error": summarize(chunked(am.ipd_error, pred, target, sample_rate=sample_rate), seed)}
         table[name] = row
     return table
 
