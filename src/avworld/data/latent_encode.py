@@ -108,7 +108,9 @@ def _encode_shard(data, k, encoders, batch_size, folder, manifest, id_sha, stop,
     read, num_frames = _frame_reader(data, k)
     final = folder / f"{rec['id']}.h5"
     tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
-    f = h5py.File(tmp, "w", libver=("earliest", "v110"))
+    # HDF5 >= 1.10's file format: its fixed-array chunk index costs ~46 bytes per frame of rgb 4x8x8 +
+    # audio 64x20 latents (1.5 %); the 1.8 format's B-tree ~143 (4.7 %)
+    f = h5py.File(tmp, "w", libver=("v110", "v110"))
     try:
         for key, value in {"format": FILE_FORMAT, "version": LATENTS_VERSION, "shard_id": rec["id"],
                            "split": rec["split"], "source_sha256": rec["sha256"], "identity_sha256": id_sha,
