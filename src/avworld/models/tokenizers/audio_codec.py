@@ -65,6 +65,11 @@ class AudioCodecConfig:
     dilations: tuple[int, ...] = (1, 3, 9)
     kernel_size: int = 7
     causal: bool = False
+    #: Fixed gain applied before encoding (and undone after decoding): the network and its loss
+    #: see ``audio * input_gain``. AVW clips have an RMS of ~0.003 (5e-5 to 0.02), far from the
+    #: unit scale the init assumes; ``avworld tokenizer train`` sets it to 1 / std of the training
+    #: clips when a preset gives 0 (0 means "measure"; a codec built with 0 uses 1).
+    input_gain: float = 1.0
     loss: BinauralLossConfig = field(default_factory=BinauralLossConfig)
 
     def __post_init__(self):
@@ -72,6 +77,8 @@ class AudioCodecConfig:
             raise ChannelCountError(f"the codec is binaural: channels must be 2 (left, right), got {self.channels}")
         if not self.strides or any(int(s) < 1 for s in self.strides):
             raise AudioCodecError(f"strides must be positive integers, got {self.strides}")
+        if not self.input_gain >= 0:
+            raise AudioCodecError(f"input_gain must be >= 0 (0 = measure on the training set), got {self.input_gain}")
         if min(self.base_width, self.latent_dim, self.sample_rate, self.kernel_size) < 1:
             raise AudioCodecError("base_width, latent_dim, sample_rate and kernel_size must be >= 1")
         if self.clip_samples < 1 or self.clip_samples % self.hop:
@@ -203,20 +210,27 @@ class AudioCodec(nn.Module):
     def encode(self, audio: torch.Tensor, sample_rate: int | None = None) -> torch.Tensor:
         """(B, 2, clip_samples) -> continuous latents (B, latent_dim, clip_samples / hop)."""
         self.check_audio(audio, sample_rate)
-        return self.encoder(audio)
+        return self.encoder(audio * self.gain)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """(B, latent_dim, frames) -> (B, 2, clip_samples) left/right waveform."""
         self.check_latent(z)
-        return self.decoder(z)
+        return self.decoder(z) / self.gain
+
+    @property
+    def gain(self) -> float:
+        return float(self.config.input_gain) or 1.0
 
     def reconstruct(self, audio: torch.Tensor, sample_rate: int | None = None) -> torch.Tensor:
         return self.decode(self.encode(audio, sample_rate))
 
-    def forward(self, batch: Mapping[str, torch.Tensor | int]) -> tuple[torch.Tensor, dict[str, float]]:
-        """Reconstruction loss of ``batch["audio"]`` (optional ``batch["sample_rate"]`` is checked)."""
+    def forward(self, batch: Mapping[str, torch.Tensor | int],
+                step: int | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """Reconstruction loss of ``batch["audio"]`` (optional ``batch["sample_rate"]`` is checked) with
+        the loss weights of optimizer step ``step`` (see ``BinauralLossConfig.ramp_steps``)."""
         if "audio" not in batch:
             raise AudioCodecError(f"batch needs an 'audio' entry (B, 2, samples); got keys {sorted(batch)}")
         audio = batch["audio"]
-        recon = self.reconstruct(audio, batch.get("sample_rate"))
-        return self.loss_fn(recon, audio)
+        self.check_audio(audio, batch.get("sample_rate"))
+        x = audio * self.gain  # the loss is computed at the network's scale (see input_gain)
+        return self.loss_fn(self.decoder(self.encoder(x)), x, step)

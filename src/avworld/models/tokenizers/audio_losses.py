@@ -29,7 +29,7 @@ The total is ``w_lr * lr + w_ms * ms + w_wave * wave``. Identical inputs give ex
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -50,12 +50,32 @@ class BinauralLossConfig:
     w_logmag: float = 1.0
     sc_floor: float = 0.1
     eps: float = 1e-5
+    #: Training schedule (see :meth:`BinauralLossConfig.weights_at`): over the first ``ramp_steps``
+    #: optimizer steps the STFT weights grow linearly from ``ramp_start`` x and the log-magnitude
+    #: weight from 0 to their values; 0 = no ramp.
+    ramp_steps: int = 0
+    ramp_start: float = 0.1
 
     def __post_init__(self):
         if not self.fft_sizes or any(int(n) < 8 or int(n) & (int(n) - 1) for n in self.fft_sizes):
             raise AudioLossError(f"fft_sizes must be powers of two >= 8, got {self.fft_sizes}")
         if min(self.w_lr, self.w_ms, self.w_wave, self.w_logmag) < 0 or self.sc_floor <= 0 or self.eps <= 0:
             raise AudioLossError("loss weights must be >= 0 and sc_floor, eps > 0")
+        if self.ramp_steps < 0 or not 0 <= self.ramp_start <= 1:
+            raise AudioLossError(f"ramp_steps must be >= 0 and ramp_start in [0, 1], got {self.ramp_steps}, "
+                                 f"{self.ramp_start}")
+
+    def weights_at(self, step: int | None) -> BinauralLossConfig:
+        """The weights in force at optimizer step ``step`` (``None``: the final ones).
+
+        A codec trained with the full STFT and log-magnitude weights from the start fell into an
+        input-independent output (module docstring); ramping them in after a waveform-led start
+        avoids that. ``w_wave`` is never ramped."""
+        if not self.ramp_steps or step is None or step >= self.ramp_steps:
+            return self
+        f = min(1.0, max(0.0, step / self.ramp_steps))
+        g = self.ramp_start + (1.0 - self.ramp_start) * f
+        return replace(self, w_lr=self.w_lr * g, w_ms=self.w_ms * g, w_logmag=self.w_logmag * f, ramp_steps=0)
 
 
 def mid_side(x: torch.Tensor) -> torch.Tensor:
@@ -121,10 +141,12 @@ class BinauralCodecLoss(nn.Module):
         super().__init__()
         self.config = config
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        terms = multi_resolution_stft_loss(pred, target, self.config)
+    def forward(self, pred: torch.Tensor, target: torch.Tensor,
+                step: int | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """Loss with the weights of optimizer step ``step`` (``None``: final weights, no ramp)."""
+        c = self.config.weights_at(step)
+        terms = multi_resolution_stft_loss(pred, target, c)
         wave = (pred - target).abs().mean()
-        c = self.config
         loss = c.w_lr * terms["lr"] + c.w_ms * terms["ms"] + c.w_wave * wave
         logs = {"loss": float(loss.detach()), "wave_l1": float(wave.detach()),
                 "stft_lr": float(terms.pop("lr").detach()), "stft_ms": float(terms.pop("ms").detach())}
