@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import h5py
 import numpy as np
@@ -256,3 +258,32 @@ def test_a_forked_worker_reopens_the_latent_files(root):
     assert lat._lat_files[shard] is not before
     state = lat.__getstate__()
     assert state["_lat_files"] == {} and state["_files"] == {}
+
+
+def test_a_damaged_source_chunk_or_ctrl_c_leaves_no_partial_file(root):
+    data = AVWDataset(root, split="val")
+    ref = data.trajectories[0]
+    _flip_byte(root / data.shards[ref.shard]["path"], "rgb", ref.start + 1)
+    with pytest.raises(CorruptChunkError, match=r"shard .*field 'rgb', frame 1"):
+        _encode(root, splits=["val"])
+    assert not list(latents_dir(root, "lat").glob("*.h5*"))
+    calls = []
+
+    def interrupted(audio):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return fake_audio_encoder(audio)
+
+    with pytest.raises(KeyboardInterrupt):
+        _encode(root, "ctrl-c", audio=interrupted, splits=["train", "test"])
+    assert not list(latents_dir(root, "ctrl-c").glob("*.tmp-*"))
+    _encode(root, "ctrl-c", splits=["train", "test"])
+    _encode(root, "ref", splits=["train", "test"])
+    assert _file_hashes(root, "ctrl-c") == _file_hashes(root, "ref")
+
+
+def test_the_latents_code_but_the_loaders_imports_no_torch():
+    code = ("import sys, avworld.data.latents, avworld.data.latent_encode, avworld.data.latent_reader; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
