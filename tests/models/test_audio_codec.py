@@ -174,3 +174,24 @@ def test_tokenizers_do_not_import_the_simulator():
             "(['avworld', 'geometry'], ['avworld', 'acoustics'], ['avworld', 'sim'], ['avworld', 'tasks'])]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_latent_scale_and_input_gain_round_trip():
+    cfg = AudioCodecConfig(base_width=4, latent_dim=8, input_gain=100.0)
+    codec = AudioCodec(cfg, seed=0).eval()
+    x = torch.randn(3, 2, cfg.clip_samples, generator=torch.Generator().manual_seed(1)) * 0.01
+    with torch.no_grad():
+        z = codec.encode(x)
+        scale = codec.measure_latent_scale(x)
+        assert scale == pytest.approx(1.0 / z.double().std(unbiased=False).item(), rel=1e-6)
+        codec.set_latent_scale(scale)
+        assert torch.allclose(codec.encode_latents(x), z * scale)
+        assert torch.allclose(codec.decode_latents(codec.encode_latents(x)), codec.decode(z), atol=1e-6)
+        # the gain is undone after decoding: the network sees x * 100, the output is at the input's scale
+        unit = AudioCodec(AudioCodecConfig(base_width=4, latent_dim=8), seed=0).eval()
+        assert torch.allclose(unit.decoder(unit.encoder(x * 100)) / 100, codec.reconstruct(x), atol=1e-6)
+    assert "latent_scale" in codec.state_dict()
+    with pytest.raises(AudioCodecError, match="finite positive"):
+        codec.set_latent_scale(0.0)
+    with pytest.raises(AudioCodecError, match="input_gain"):
+        AudioCodecConfig(input_gain=-1.0)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from avworld.data.generate import build_dataset  # noqa: E402
 from avworld.train.checkpoint import CheckpointError, CorruptCheckpointError  # noqa: E402
 from avworld.train.tokenizer import lr_at, train_tokenizer  # noqa: E402
 from avworld.train.tokenizer_checkpoint import (  # noqa: E402
@@ -21,18 +19,15 @@ from avworld.train.tokenizer_checkpoint import (  # noqa: E402
 )
 from avworld.train.tokenizer_config import TokenizerConfigError, TokenizerTrainConfig, resolve  # noqa: E402
 from avworld.train.tokenizer_data import FrameDataset, ScheduleSampler, TokenizerDataError  # noqa: E402
-from tests.data.conftest import tiny_config  # noqa: E402
 
 TINY_AUDIO = ["model.base_width=4", "model.latent_dim=8", "model.loss.fft_sizes=(256,64)",
               "train.batch_size=4", "train.log_every=1", "train.checkpoint_every=2", "train.val_frames=8",
               "train.warmup_steps=2", "train.scale_frames=64"]
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tok") / "tiny"
-    build_dataset(root, replace(tiny_config(depth=False, image_size=32, max_frames=16), num_scenes=3), workers=1)
-    return root
+@pytest.fixture
+def data_root(tok_data):
+    return tok_data
 
 
 def _train(root, out, steps, extra=(), **kw):

@@ -12,8 +12,9 @@ an image autoencoder with a GAN term also has ``model.discriminator`` and
 A checkpoint (``out/checkpoints/ckpt_XXXXXXX.pt``) holds weights, EMA, optimizers, step and every
 rank's RNG state, so ``--resume`` continues with the same batches and noise as a run that was never
 stopped (tested: identical weights). SIGINT/SIGTERM stop at the end of the step with a checkpoint;
-``time_limit_s`` does the same after that many seconds. At the end the image autoencoder's latent
-scale is measured on training frames with the EMA weights (1 / std of the posterior means).
+``time_limit_s`` does the same after that many seconds. At the end the latent scale is measured on
+training frames with the EMA weights (1 / std of the latents; the image autoencoder's posterior
+means), as Stable Diffusion's 0.18215.
 """
 
 from __future__ import annotations
@@ -104,12 +105,9 @@ def validate(model, data: FrameDataset, n: int, batch: int = 64) -> dict[str, fl
 
 @torch.no_grad()
 def measure_scale(model, data: FrameDataset, n: int, batch: int = 128) -> float:
-    """1 / std of the image posterior means over the first ``n`` training frames (1.0 for audio)."""
-    if not hasattr(model, "measure_latent_scale"):
-        return 1.0
+    """1 / std of the latents (image: posterior means) of ``n`` evenly spread training frames."""
     idx = np.linspace(0, len(data) - 1, min(n, len(data))).astype(np.int64)
-    images = torch.from_numpy(data.get(idx))
-    return float(model.measure_latent_scale(images.split(batch)))
+    return float(model.measure_latent_scale(torch.from_numpy(data.get(idx)).split(batch)))
 
 
 def measure_input_gain(data: FrameDataset, n: int) -> float:
@@ -128,9 +126,7 @@ def train_tokenizer(kind: str, model_cfg, cfg: TokenizerTrainConfig, data_root, 
     info = dist_utils.setup(device)
     out = Path(out_dir)
     ckdir = checkpoint_dir(out)
-    loading = (lambda d, n: None)
-    train_data = FrameDataset(data_root, cfg.split, kind, in_memory=cfg.in_memory, max_frames=cfg.max_frames or None,
-                              progress=loading)
+    train_data = FrameDataset(data_root, cfg.split, kind, in_memory=cfg.in_memory, max_frames=cfg.max_frames or None)
     check_fits(train_data, model_cfg)
     if kind == "audio" and model_cfg.input_gain == 0:  # 0 = measure (deterministic: a resume measures the same)
         model_cfg = replace(model_cfg, input_gain=measure_input_gain(train_data, cfg.scale_frames))
@@ -234,6 +230,8 @@ def train_tokenizer(kind: str, model_cfg, cfg: TokenizerTrainConfig, data_root, 
                "seconds": round(time.monotonic() - t0, 1)}
     if stopped is None:  # finished: latent scale + final validation with the EMA weights
         scale = _with_ema(model, ema, lambda m: measure_scale(m, train_data, cfg.scale_frames))
+        model.set_latent_scale(scale)  # the buffer travels with both weight sets
+        ema["latent_scale"] = torch.full_like(ema["latent_scale"], scale)
         metrics = _with_ema(model, ema, lambda m: validate(m, val_data, cfg.val_frames)) if val_data else {}
         if info.is_main and metrics:
             logger.log(step, {"update": step, **metrics})

@@ -86,7 +86,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     out = Path(args.out or f"runs/tokenizer-{args.kind}-{args.preset}")
     if not args.resume and (out / "checkpoints").is_dir() and any((out / "checkpoints").glob("ckpt_*.pt")):
-        raise TokenizerConfigError(f"{out} already holds checkpoints; add --resume to continue that run or pick another --out")
+        raise TokenizerConfigError(f"{out} already holds checkpoints; add --resume to continue that run or pick "
+                                   "another --out")
     summary = train_tokenizer(args.kind, model_cfg, cfg, args.data, out, resume=args.resume,
                               progress=not args.no_progress, tensorboard=not args.no_tensorboard,
                               time_limit_s=None if args.time_limit is None else 60.0 * args.time_limit,

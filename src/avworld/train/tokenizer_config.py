@@ -69,12 +69,13 @@ def _image_presets():
     from avworld.models.tokenizers.image_autoencoder import ImageAutoencoderConfig
     from avworld.models.tokenizers.image_losses import ImageLossConfig
 
-    cpu = ImageAutoencoderConfig(image_size=64, base_width=32, width_mult=(1, 2, 2, 4), res_blocks=1,
+    # 0.77 M parameters: ~0.4 s per step of 16 frames on one core (2.4 M at width 32 took 3 s per 32)
+    cpu = ImageAutoencoderConfig(image_size=64, base_width=16, width_mult=(1, 2, 4, 4), res_blocks=1,
                                  mid_attention=False, loss=ImageLossConfig())
     gpu = ImageAutoencoderConfig(image_size=128, base_width=128, width_mult=(1, 2, 4, 4), res_blocks=2,
                                  mid_attention=True, loss=ImageLossConfig(gan=0.1, gan_start=50_000))
     return {
-        "cpu": (cpu, TokenizerTrainConfig(steps=5000, batch_size=32, lr=1e-3, checkpoint_every=500)),
+        "cpu": (cpu, TokenizerTrainConfig(steps=6000, batch_size=16, lr=1e-3, checkpoint_every=500)),
         "gpu": (gpu, TokenizerTrainConfig(steps=200_000, batch_size=32, lr=2e-4, warmup_steps=1000,
                                           checkpoint_every=5000, workers=8, in_memory=False, val_frames=1024,
                                           scale_frames=8192)),

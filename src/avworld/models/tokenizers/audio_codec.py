@@ -180,6 +180,9 @@ class AudioCodec(nn.Module):
             self.decoder = nn.Sequential(*dec)
             self.apply(_init_weights)
         self.loss_fn = BinauralCodecLoss(cfg.loss)
+        # 1 / std of the training latents (set by the trainer; saved in the state dict), so that the
+        # world model diffuses unit-variance latents, as with the image autoencoder's scale
+        self.register_buffer("latent_scale", torch.ones(()))
 
     def check_audio(self, audio: torch.Tensor, sample_rate: int | None = None) -> None:
         """Raise a typed :class:`AudioCodecError` unless ``audio`` is a (B, 2, clip_samples) float clip."""
@@ -220,6 +223,32 @@ class AudioCodec(nn.Module):
     @property
     def gain(self) -> float:
         return float(self.config.input_gain) or 1.0
+
+    def encode_latents(self, audio: torch.Tensor, sample_rate: int | None = None) -> torch.Tensor:
+        """Latents scaled by ``latent_scale`` (what datasets store and the world model diffuses)."""
+        return self.encode(audio, sample_rate) * self.latent_scale
+
+    def decode_latents(self, z: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`encode_latents`."""
+        return self.decode(z / self.latent_scale)
+
+    def set_latent_scale(self, value: float) -> None:
+        if not (math.isfinite(value) and value > 0):
+            raise AudioCodecError(f"latent_scale must be a finite positive number, got {value}")
+        self.latent_scale.fill_(float(value))
+
+    @torch.no_grad()
+    def measure_latent_scale(self, clips, batch_size: int = 128) -> float:
+        """``1 / std`` of the latents of ``clips`` (one (N, 2, T) batch or an iterable of batches)."""
+        batches = clips.split(batch_size) if isinstance(clips, torch.Tensor) else clips
+        total, total_sq, count = 0.0, 0.0, 0
+        for b in batches:
+            z = self.encode(torch.as_tensor(b, dtype=torch.float32)).double()
+            total, total_sq, count = total + float(z.sum()), total_sq + float(z.square().sum()), count + z.numel()
+        var = total_sq / max(count, 1) - (total / max(count, 1)) ** 2
+        if count == 0 or not var > 0:
+            raise AudioCodecError("measure_latent_scale needs varied clips (got none, or all-equal latents)")
+        return 1.0 / math.sqrt(var)
 
     def reconstruct(self, audio: torch.Tensor, sample_rate: int | None = None) -> torch.Tensor:
         return self.decode(self.encode(audio, sample_rate))

@@ -346,15 +346,16 @@ class ImageAutoencoder(nn.Module):
         return 1.0 / math.sqrt(var)
 
     # -- loss ----------------------------------------------------------------------------------
-    def gan_active(self, step: int) -> bool:
-        return self.discriminator is not None and int(step) >= self.config.loss.gan_start
+    def gan_active(self, step: int | None) -> bool:
+        """Whether the GAN term is on at optimizer step ``step`` (``None``: the final loss)."""
+        return self.discriminator is not None and (step is None or int(step) >= self.config.loss.gan_start)
 
     def autoencoder_parameters(self) -> Iterator[nn.Parameter]:
         """All parameters except the discriminator's (for the autoencoder's optimizer)."""
         skip = {id(p) for p in self.discriminator.parameters()} if self.discriminator is not None else set()
         return (p for p in self.parameters() if id(p) not in skip)
 
-    def forward(self, batch: Mapping[str, object], step: int = 0) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(self, batch: Mapping[str, object], step: int | None = 0) -> tuple[torch.Tensor, dict[str, float]]:
         """Loss of ``batch["image"]``: encode, sample (global torch RNG), decode, weighted terms.
 
         ``loss = l1 * L1 + ms_ssim * (1 - MS-SSIM) + kl * KL (+ gan * -D(recon).mean() once
@@ -381,7 +382,7 @@ class ImageAutoencoder(nn.Module):
         logs["loss"] = float(loss.detach())
         return loss, logs
 
-    def discriminator_loss(self, batch: Mapping[str, object], step: int = 0
+    def discriminator_loss(self, batch: Mapping[str, object], step: int | None = 0
                            ) -> tuple[torch.Tensor, dict[str, float]] | None:
         """Hinge loss of the discriminator on real vs reconstructed images; None when no GAN is
         configured or ``step < gan_start``. Reconstructs under no_grad (gradients reach only
