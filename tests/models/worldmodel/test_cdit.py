@@ -13,6 +13,7 @@ from avworld.models.worldmodel import (  # noqa: E402
     AVCDiTConfig,
     ContextLengthError,
     LatentMismatchError,
+    LayoutMismatchError,
     OffsetRangeError,
     UnknownPresetError,
     WorldModelError,
@@ -164,3 +165,14 @@ def test_typed_input_errors():
         AVCDiT(dataclasses.replace(TINY, reward_token=False))(x, t, **kw)
     with pytest.raises(WorldModelError, match="subset"):
         model({"depth": x["rgb"]}, t, **kw)
+
+
+def test_state_dict_of_another_layout():
+    state = AVCDiT(dataclasses.replace(TINY, experts=False)).state_dict()
+    with pytest.raises(LayoutMismatchError, match="experts=True.*ffn_audio"):
+        AVCDiT(TINY).load_state_dict(state)
+    with pytest.raises(LayoutMismatchError, match="shapes.*rgb_in.weight"):
+        AVCDiT(TINY).load_state_dict(AVCDiT(dataclasses.replace(TINY, patch_size=1)).state_dict())
+    model = AVCDiT(TINY, seed=1)
+    model.load_state_dict(AVCDiT(TINY, seed=2).state_dict())
+    assert torch.equal(model.rgb_pos, AVCDiT(TINY, seed=2).rgb_pos)

@@ -64,6 +64,10 @@ class StageError(WorldModelError):
     """A training stage other than 1, 2 or 3."""
 
 
+class LayoutMismatchError(WorldModelError):
+    """A state dict of another model layout (experts vs shared FFN, reward token, sizes)."""
+
+
 class UnknownPresetError(WorldModelError):
     """A preset name that is not in :data:`PRESETS`."""
 
@@ -417,6 +421,22 @@ class AVCDiT(nn.Module):
             prm.requires_grad_(n in names)
         self.stage = stage
         return sorted(names)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """As torch's, but a strict load of another layout raises :class:`LayoutMismatchError`."""
+        if strict:
+            own = {k: tuple(v.shape) for k, v in self.state_dict().items()}
+            theirs = {k: tuple(v.shape) for k, v in state_dict.items()}
+            missing, extra = sorted(own.keys() - theirs.keys()), sorted(theirs.keys() - own.keys())
+            shapes = sorted(k for k in own.keys() & theirs.keys() if own[k] != theirs[k])
+            if missing or extra or shapes:
+                cfg = self.config
+                raise LayoutMismatchError(
+                    f"the weights do not fit this AV-CDiT (experts={cfg.experts}, reward_token={cfg.reward_token}, "
+                    f"width={cfg.width}, depth={cfg.depth}): missing {missing[:3]}, unexpected {extra[:3]}, other "
+                    f"shapes {shapes[:3]} ({len(missing)}/{len(extra)}/{len(shapes)} in all); build the model "
+                    f"with the checkpoint's AVCDiTConfig")
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in asdict(self.config).items())
