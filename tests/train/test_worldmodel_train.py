@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 
 from avworld.cli import main  # noqa: E402
 from avworld.models.worldmodel import AVCDiT, ContextLengthError, parameter_group, stage_spec  # noqa: E402
+from avworld.train.tokenizer_data import ScheduleSampler  # noqa: E402
 from avworld.train.worldmodel import lr_at, stage_at, stage_plan, train_worldmodel  # noqa: E402
 from avworld.train.worldmodel_checkpoint import (  # noqa: E402
     CheckpointLayoutError,
@@ -25,7 +26,7 @@ from avworld.train.worldmodel_config import (  # noqa: E402
     parse_stages,
     resolve,
 )
-from avworld.train.worldmodel_data import Items, examples, fit_latents, latents_info  # noqa: E402
+from avworld.train.worldmodel_data import Items, batches, examples, fit_latents, latents_info  # noqa: E402
 
 from .worldmodel_fixtures import TINY, make_latent_data  # noqa: E402
 
@@ -164,6 +165,17 @@ def test_examples_flatten_goals_with_the_context_repeated(root):
     assert torch.equal(x0["rgb"][4], batch["goal_rgb_latent"][1, 1])
     assert torch.equal(kw["offset"], batch["goal_offset"].flatten())
     assert set(examples(batch, stage_spec(1), 4, "cpu")[1]["context"]) == {"rgb"}
+
+
+def test_batches_follow_the_seeded_schedule_with_or_without_workers(root):
+    items = Items(root, "lat", "train", context=4, window=4, num_goals=2, seed=0)
+    sampler = ScheduleSampler(len(items), 3, seed=1, start_step=2, total_steps=2 + 2 * (len(items) // 3))
+    plain, loaded = list(batches(items, sampler, 0)), list(batches(items, sampler, 2))
+    assert len(plain) == len(loaded) == len(sampler)
+    for a, b in zip(plain, loaded):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    idx = sampler.indices(2)[0]  # goals are redrawn per epoch (this item's draws differ; seeded, so stable)
+    assert not torch.equal(items[(0, idx)]["goal_offset"], items[(1, idx)]["goal_offset"])
 
 
 def test_cli_trains_prints_one_line_and_writes_config_and_metrics(root, tmp_path, capsys, one_torch_thread):

@@ -9,8 +9,8 @@ latents the run trains on unless set explicitly (:data:`LATENT_FIELDS`).
 Presets (``docs/worldmodel.md`` "Training"):
 
 * ``cpu-tiny``: the model's ``cpu-tiny`` (2.5 M parameters), 4 contexts x 4 goals = 16
-  examples per step, 4000 steps per stage: the three stages in about an hour of two cores
-  (sized from measured step times, see the docs).
+  examples per step, 8000 steps per stage: the three stages in about an hour on the shared
+  two-core machine (measured one-thread steps: 0.08 / 0.12 / 0.18 s in stages 1 / 2 / 3).
 * ``S`` / ``B``: NWM's sizes for GPUs, 64 contexts x 4 goals = 256 examples per step, lr 1e-4,
   bf16 autocast; steps per stage as NWM-like budgets (expected hours in the docs are
   estimates, not measured).
@@ -40,7 +40,7 @@ class WorldModelTrainConfig:
     """Optimisation and bookkeeping of a world-model run (steps count optimizer updates)."""
 
     #: Steps of stage 1 (vision), 2 (audio), 3 (joint); a run trains the stages it is given.
-    steps_per_stage: tuple[int, int, int] = (4000, 4000, 4000)
+    steps_per_stage: tuple[int, int, int] = (8000, 8000, 8000)
     #: Contexts per step (global: split over the processes of a torchrun job); every context
     #: brings its ``num_goals`` goals, so a step trains batch_size * num_goals examples.
     batch_size: int = 4
@@ -90,7 +90,7 @@ class WorldModelTrainConfig:
 
 
 PRESETS: dict[str, tuple[AVCDiTConfig, WorldModelTrainConfig]] = {
-    # 3 x 4000 steps of 16 examples: ~55-60 min on two cores (docs/worldmodel.md "Training")
+    # 3 x 8000 steps of 16 examples: ~50 min at the measured one-thread step times (docs/worldmodel.md "Training")
     "cpu-tiny": (avcdit_config("cpu-tiny"), WorldModelTrainConfig()),
     # NWM trains ~200k steps at batch 1024; these budgets are estimates for one GPU (docs)
     "S": (avcdit_config("S"), WorldModelTrainConfig(

@@ -97,17 +97,28 @@ def collate(items: list[dict]) -> dict[str, torch.Tensor]:
     return {k: torch.stack([it[k] for it in items]) for k in items[0]}
 
 
+class StepKeys:
+    """The ``(epoch, idx)`` keys of this rank's items per step ``start .. total - 1`` (a lazy batch sampler)."""
+
+    def __init__(self, sampler) -> None:
+        self.sampler = sampler
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self):
+        s = self.sampler
+        for step in range(s.start, s.total):
+            yield [(step // s.per_epoch, i) for i in s.indices(step)]
+
+
 def batches(items: Items, sampler, workers: int = 0):
     """Batches (collated items) of the sampler's steps ``start .. total - 1``, in order."""
-    def keys():
-        for step in range(sampler.start, sampler.total):
-            epoch = step // sampler.per_epoch
-            yield [(epoch, i) for i in sampler.indices(step)]
     if workers == 0:
-        for k in keys():
-            yield collate([items[key] for key in k])
+        for keys in StepKeys(sampler):
+            yield collate([items[key] for key in keys])
         return
-    yield from DataLoader(items, batch_sampler=list(keys()), num_workers=workers, collate_fn=collate)
+    yield from DataLoader(items, batch_sampler=StepKeys(sampler), num_workers=workers, collate_fn=collate)
 
 
 def examples(batch: dict[str, torch.Tensor], spec, k: int, device) -> tuple[dict, dict]:
