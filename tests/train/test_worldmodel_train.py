@@ -118,6 +118,17 @@ def test_each_stage_trains_exactly_its_parameters(root, full):
             assert torch.equal(v, s1[n]), n
 
 
+def test_init_starts_a_stage_from_another_runs_stage_weights(root, full, tmp_path, one_torch_thread):
+    out, _ = full
+    s = _train(root, tmp_path / "s2", stages=(2,), init=out / "stages" / "stage1.pt")
+    assert s["stopped"] is None and s["step"] == 3
+    s1 = load_worldmodel(out / "stages" / "stage1.pt").state_dict()
+    s2 = load_worldmodel(tmp_path / "s2" / "stages" / "stage2.pt")
+    assert s2.checkpoint_info["stages"] == [2] and s2.checkpoint_info["latents"]["name"] == "lat"
+    changed = {parameter_group(n) for n, v in s2.state_dict().items() if not torch.equal(v, s1[n])}
+    assert changed == {"audio", "reward"}
+
+
 def test_a_tiny_model_reduces_its_training_loss(root, tmp_path, one_torch_thread):
     extra = ("train.steps_per_stage=(60,1,1)", "train.lr=3e-3", "train.warmup_steps=5", "train.batch_size=4",
              "train.log_every=10", "train.checkpoint_every=1000")

@@ -164,8 +164,10 @@ def train_worldmodel(model_cfg, cfg: WorldModelTrainConfig, data_root, latents: 
     train_items = Items(data_root, latents, cfg.split, k, cfg.window, cfg.num_goals, cfg.seed)
     try:
         val_items = Items(data_root, latents, cfg.val_split, k, cfg.window, cfg.num_goals, cfg.seed)
-    except ValueError:  # no val split (or too short trajectories): no validation
+    except ValueError as exc:  # no val split, val latents not encoded, or too short trajectories
         val_items = None
+        if info.is_main and cfg.val_items:
+            log(f"no validation loss: {exc}")
     model = AVCDiT(model_cfg, seed=cfg.seed).to(info.device)
     model.bf16 = cfg.bf16 if bf16 is None else bool(bf16)
     diffusion = GaussianDiffusion(cfg.diffusion_steps, cfg.schedule, learn_sigma=model_cfg.learn_sigma)

@@ -73,6 +73,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
                                     "another --out")
     if args.resume and args.init:
         raise WorldModelConfigError("--init starts a new run; a resumed run continues from its own checkpoint")
+    if stages[0] > 1 and not args.resume and not args.init:
+        print(f"note: stage {stages[0]} starts from freshly initialised weights; to continue a stagewise run pass "
+              f"--init RUN/stages/stage{stages[0] - 1}.pt (joint from scratch, --stages 3, is the 'w/o stagewise "
+              "training' ablation)")
     summary = train_worldmodel(model_cfg, cfg, args.data, args.latents, out, stages=stages, resume=args.resume,
                                init=args.init, progress=not args.no_progress, tensorboard=not args.no_tensorboard,
                                time_limit_s=None if args.time_limit is None else 60.0 * args.time_limit,
