@@ -10,7 +10,7 @@ Presets (``docs/worldmodel.md`` "Training"):
 
 * ``cpu-tiny``: the model's ``cpu-tiny`` (2.5 M parameters), 4 contexts x 4 goals = 16
   examples per step, 8000 steps per stage: the three stages in about an hour on the shared
-  two-core machine (measured one-thread steps: 0.08 / 0.12 / 0.18 s in stages 1 / 2 / 3).
+  two-core machine (measured one-thread steps: 0.08 / 0.12-0.14 / 0.18-0.19 s in stages 1 / 2 / 3).
 * ``S`` / ``B``: NWM's sizes for GPUs, 64 contexts x 4 goals = 256 examples per step, lr 1e-4,
   bf16 autocast; steps per stage as NWM-like budgets (expected hours in the docs are
   estimates, not measured).
@@ -90,7 +90,7 @@ class WorldModelTrainConfig:
 
 
 PRESETS: dict[str, tuple[AVCDiTConfig, WorldModelTrainConfig]] = {
-    # 3 x 8000 steps of 16 examples: ~50 min at the measured one-thread step times (docs/worldmodel.md "Training")
+    # 3 x 8000 steps of 16 examples: 50-55 min at the measured one-thread step times (docs/worldmodel.md)
     "cpu-tiny": (avcdit_config("cpu-tiny"), WorldModelTrainConfig()),
     # NWM trains ~200k steps at batch 1024; these budgets are estimates for one GPU (docs)
     "S": (avcdit_config("S"), WorldModelTrainConfig(
