@@ -98,12 +98,9 @@ def _audio_presets():
 PRESET_NAMES = ("cpu", "gpu")
 
 
-def presets(kind: str) -> dict:
-    model_classes(kind)  # typed error for an unknown kind
-    return _image_presets() if kind == "image" else _audio_presets()
-
-
-def _parse(value: str, ref):
+def parse_value(value: str, ref):
+    """``--set`` text -> the type of the field's current value ``ref`` (bool words, int, float, tuples as
+    ``(1,2,4)``, else the string); ValueError on text that does not parse."""
     if isinstance(ref, bool):
         if value.lower() in ("1", "true", "yes", "on"):
             return True
@@ -121,6 +118,12 @@ def _parse(value: str, ref):
     return value
 
 
+
+def presets(kind: str) -> dict:
+    model_classes(kind)  # typed error for an unknown kind
+    return _image_presets() if kind == "image" else _audio_presets()
+
+
 def _set(config, path: list[str], value: str, full: str):
     names = [f.name for f in dataclasses.fields(config)]
     if path[0] not in names:
@@ -133,7 +136,7 @@ def _set(config, path: list[str], value: str, full: str):
             raise TokenizerConfigError(f"--set {full}: {path[0]!r} is not a group of fields")
         return replace(config, **{path[0]: _set(ref, path[1:], value, full)})
     try:
-        return replace(config, **{path[0]: _parse(value, ref)})
+        return replace(config, **{path[0]: parse_value(value, ref)})
     except ValueError as exc:  # the config's own typed errors are ValueErrors too
         raise TokenizerConfigError(f"--set {full}: {exc}") from None
 

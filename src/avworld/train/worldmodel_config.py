@@ -26,6 +26,7 @@ import difflib
 from dataclasses import dataclass
 
 from avworld.models.worldmodel import AVCDiTConfig, avcdit_config
+from avworld.train.tokenizer_config import parse_value
 
 #: Model fields that describe the latents (filled from the latent manifest unless --set).
 LATENT_FIELDS = ("rgb_channels", "rgb_size", "audio_dim", "audio_frames")
@@ -115,23 +116,6 @@ def parse_stages(text: str | int | list | tuple) -> tuple[int, ...]:
     return stages
 
 
-def _parse(value: str, ref):
-    if isinstance(ref, bool):
-        if value.lower() in ("1", "true", "yes", "on"):
-            return True
-        if value.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"expected true/false, got {value!r}")
-    if isinstance(ref, int):
-        return int(value)
-    if isinstance(ref, float):
-        return float(value)
-    if isinstance(ref, tuple):
-        items = [v for v in value.strip("()[] ").split(",") if v.strip()]
-        return tuple(type(ref[0])(v) for v in items)
-    return value
-
-
 def _set(config, name: str, value: str, full: str):
     names = [f.name for f in dataclasses.fields(config)]
     if name not in names:
@@ -139,7 +123,7 @@ def _set(config, name: str, value: str, full: str):
         hint = f"; did you mean {close[0]!r}?" if close else f"; fields: {', '.join(names)}"
         raise WorldModelConfigError(f"--set {full}: {type(config).__name__} has no field {name!r}{hint}")
     try:
-        return dataclasses.replace(config, **{name: _parse(value, getattr(config, name))})
+        return dataclasses.replace(config, **{name: parse_value(value, getattr(config, name))})
     except ValueError as exc:  # the configs' own typed errors are ValueErrors too
         raise WorldModelConfigError(f"--set {full}: {exc}") from None
 
