@@ -3,6 +3,8 @@
     avworld worldmodel train --data DIR --latents NAME [--preset cpu-tiny|S|B] [--stage S | --stages 1,2,3]
                              [--out DIR] [--resume] [--init CKPT] [--set KEY=VALUE] [--time-limit MINUTES]
                              [--threads N] [--device cpu|cuda] [--no-bf16] [--no-progress] [--no-tensorboard]
+    avworld worldmodel generate --checkpoint RUN --data DIR --latents NAME [--mode rollout|fixed] ...
+    avworld worldmodel eval     --checkpoint RUN --data DIR --latents NAME [--deltas 1,2,4,8,16] ...
 
 No torch import at module level (``avworld --help`` stays fast). Multi-GPU: launch under
 ``torchrun`` (docs/worldmodel.md "Training").
@@ -49,6 +51,10 @@ def add_commands(sub) -> None:
     tr.add_argument("--no-tensorboard", action="store_true", help="CSV logs only")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
     tr.set_defaults(func=_cmd_train)
+
+    from avworld.train.worldmodel_apply import add_apply_commands
+
+    add_apply_commands(wsub)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
