@@ -93,7 +93,6 @@ def evaluate(model, tokenizers, root, name: str, split: str = "test", deltas=(1,
     from avworld.data.latent_reader import AVWLatents
     from avworld.data.reader import AVWDataset
     from avworld.eval import worldmodel_eval as we
-    from avworld.models.worldmodel.generate import modalities
     from avworld.train.worldmodel_generate import MODES, GenerationError, decode_into, eval_items, generate, item_batch
 
     notes_p = we.check_perceptual_weights(perceptual or {})
@@ -106,7 +105,6 @@ def evaluate(model, tokenizers, root, name: str, split: str = "test", deltas=(1,
     train = AVWDataset(root, split="train")
     base = we.reward_baselines(((s["reward"], s["pose"]) for s in map(train.small, range(len(train.trajectories)))),
                                deltas)
-    target, _ = modalities(model)
     scores: dict = {}  # (mode, d, row) -> metric -> list
     feats: dict = {}  # (mode, d, who, modality) -> list of latents
 
@@ -119,7 +117,8 @@ def evaluate(model, tokenizers, root, name: str, split: str = "test", deltas=(1,
         sr = tokenizers.sample_rate
         for d in deltas:
             true_f, true_c = batch["frames"][:, d], batch["clips"][:, d]
-            rt = decode_into({m: batch[f"true_{m}"][:, d - 1] for m in target if m != "reward"}, tokenizers)
+            rt = decode_into({m: batch[f"true_{m}"][:, d - 1] for m in ("rgb", "audio") if f"true_{m}" in batch},
+                             tokenizers)
             copy = {**we.image_scores(batch["frames"][:, 0], true_f),
                     **we.audio_scores(batch["clips"][:, 0], true_c, sr)}
             trip = {**(we.image_scores(rt["frames"], true_f) if "frames" in rt else {}),
