@@ -10,8 +10,10 @@ split, shards, seeds), :mod:`~avworld.data.patterns` (motion patterns),
 :mod:`~avworld.data.rollout` (recording), :mod:`~avworld.data.storage` (HDF5 layout),
 :mod:`~avworld.data.shards`, :mod:`~avworld.data.generate` and
 :mod:`~avworld.data.distributed` (building), :mod:`~avworld.data.reader` and
-:mod:`~avworld.data.replay` (reading), :mod:`~avworld.data.loaders` (torch Datasets;
-the only module that imports torch), :mod:`~avworld.data.inspection` (info / show).
+:mod:`~avworld.data.replay` (reading), :mod:`~avworld.data.loaders` and
+:mod:`~avworld.data.latent_loaders` (torch Datasets; the only modules that import torch),
+:mod:`~avworld.data.inspection` (info / show), :mod:`~avworld.data.latents` (tokenizer latents
+beside the shards), :mod:`~avworld.data.visibility` (line of sight per frame).
 """
 
 from avworld.data.config import PATTERNS, PRESETS, DatasetConfig, TrajectoryConfig, preset
