@@ -18,7 +18,8 @@ from pathlib import Path
 
 
 def add_commands(sub) -> None:
-    wm = sub.add_parser("worldmodel", help="train, sample and evaluate the audio-visual world model (AV-CDiT) on tokenizer latents")
+    wm = sub.add_parser("worldmodel",
+                        help="train, sample and evaluate the audio-visual world model (AV-CDiT) on tokenizer latents")
     wsub = wm.add_subparsers(dest="worldmodel_command", required=True)
     tr = wsub.add_parser(
         "train", help="train the stages of the AV-CDiT (resumable; DDP under torchrun)",
