@@ -234,14 +234,18 @@ def test_every_train_and_eval_option_has_help():
         for action in parser._actions:
             if action.option_strings and action.dest != "help":
                 assert action.help, f"{path} {action.option_strings[0]} has no help"
-            for name, sub in (getattr(action, "choices", None) or {}).items():
+            choices = getattr(action, "choices", None)
+            for name, sub in (choices.items() if isinstance(choices, dict) else ()):
                 if hasattr(sub, "_actions"):
                     yield from walk(sub, f"{path} {name}")
         yield path
 
     top = build_parser()
-    seen = [p for name in ("train", "eval") for p in walk(top._subparsers._group_actions[0].choices[name], name)]
-    assert {"train nav", "train eval", "train toy", "train export", "eval nav"} <= set(seen)
+    seen = [p for name in ("train", "eval", "tokenizer", "worldmodel")
+            for p in walk(top._subparsers._group_actions[0].choices[name], name)]
+    assert {"train nav", "train eval", "train toy", "train export", "eval nav", "tokenizer train", "tokenizer encode",
+            "tokenizer eval", "tokenizer export", "worldmodel train", "worldmodel generate",
+            "worldmodel eval"} <= set(seen)
     observations = next(a for a in top._subparsers._group_actions[0].choices["eval"]._actions
                         if a.dest == "observations")
     assert "audiodepth" in observations.help
