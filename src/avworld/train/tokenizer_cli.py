@@ -33,15 +33,7 @@ def add_commands(sub) -> None:
     tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                     help="repeatable override of a model.* or train.* field, e.g. --set train.steps=2000 "
                          "--set model.base_width=16 --set model.loss.kl=1e-5")
-    tr.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
-    tr.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
-                    help="stop after MINUTES of training with a checkpoint (continue with --resume); Ctrl-C and "
-                         "SIGTERM stop the same way")
-    tr.add_argument("--threads", type=int, default=None, metavar="N",
-                    help="torch CPU threads (default: torch's choice, or OMP_NUM_THREADS)")
-    tr.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if available)")
-    tr.add_argument("--no-tensorboard", action="store_true", help="CSV logs only")
-    tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_run_options(tr)
     tr.set_defaults(func=_cmd_train)
 
     ex = tsub.add_parser("export", help="write a small copy of a tokenizer (EMA weights, float16) to ship or share")
@@ -55,6 +47,22 @@ def add_commands(sub) -> None:
         from avworld.train.tokenizer_apply import add_apply_commands
 
         add_apply_commands(tsub)
+
+
+def add_run_options(parser, bf16: bool = False) -> None:
+    """The options every resumable training command shares (tokenizers, world model)."""
+    parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    parser.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
+                        help="stop after MINUTES of training with a checkpoint (continue with --resume); Ctrl-C and "
+                             "SIGTERM stop the same way")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="torch CPU threads (default: torch's choice, or OMP_NUM_THREADS)")
+    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if available)")
+    if bf16:
+        parser.add_argument("--no-bf16", action="store_true",
+                            help="float32 on CUDA too (bf16 autocast is never used on CPU)")
+    parser.add_argument("--no-tensorboard", action="store_true", help="CSV logs only")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _module_exists(name: str) -> bool:

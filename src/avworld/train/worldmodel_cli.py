@@ -16,6 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
+from avworld.train.tokenizer_cli import add_run_options
+
 
 def add_commands(sub) -> None:
     wm = sub.add_parser("worldmodel",
@@ -41,16 +43,7 @@ def add_commands(sub) -> None:
     tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                     help="repeatable override of a model.* or train.* field, e.g. --set train.steps_per_stage="
                          "(500,500,500) --set train.batch_size=8 --set model.experts=false")
-    tr.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
-    tr.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
-                    help="stop after MINUTES of training with a checkpoint (continue with --resume); Ctrl-C and "
-                         "SIGTERM stop the same way")
-    tr.add_argument("--threads", type=int, default=None, metavar="N",
-                    help="torch CPU threads (default: torch's choice, or OMP_NUM_THREADS)")
-    tr.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if available)")
-    tr.add_argument("--no-bf16", action="store_true", help="float32 on CUDA too (bf16 autocast is never used on CPU)")
-    tr.add_argument("--no-tensorboard", action="store_true", help="CSV logs only")
-    tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_run_options(tr, bf16=True)
     tr.set_defaults(func=_cmd_train)
 
     from avworld.train.worldmodel_apply import add_apply_commands
