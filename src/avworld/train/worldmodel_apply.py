@@ -8,8 +8,9 @@
   copy-last, tokenizer round-trip and training-split reward baselines; ``metrics.json``, one CSV
   per table and ``index.html``.
 
-The counterfactual evaluation (asking the simulator a "what if" action) is not part of these
-commands (issue 18, item 6; not built yet).
+``eval --counterfactual`` adds the "what if" tables of
+:mod:`avworld.train.worldmodel_counterfactual`: the model and the simulator asked the same action
+that the data did not take.
 """
 
 from __future__ import annotations
@@ -46,11 +47,17 @@ def add_apply_commands(wsub) -> None:
     ge.set_defaults(func=_cmd_generate)
 
     ev = wsub.add_parser("eval", help="PSNR/SSIM/LSD/spectral SSIM/ILD/ITD/reward MSE per Δ and mode vs baselines",
-                         description="Counterfactual evaluation (simulator 'what if' actions) is not implemented.")
+                         description="Per Δ and mode: the world model against copy-last, the tokenizer round "
+                         "trip and the training split's reward means. --counterfactual adds 'what if' tables: "
+                         "the simulator renders a constant action sequence the data did not take (replaying "
+                         "the trajectory to t first) and the model is asked the same.")
     _common(ev, "runs/worldmodel-eval")
     ev.add_argument("--deltas", default="1,2,4,8,16", help="offsets in frames (default 1,2,4,8,16)")
     ev.add_argument("--modes", default="fixed,rollout", help="fixed, rollout or both (default)")
     ev.add_argument("--max-items", type=int, default=0, help="evaluate N contexts spread over the split (0 = all)")
+    ev.add_argument("--counterfactual", action="store_true",
+                    help="also score 'what if' actions against the simulator's render (re-simulates each item)")
+    ev.add_argument("--no-progress", action="store_true", help="no progress bar")
     for name in ("lpips", "dreamsim", "fid", "fad"):
         ev.add_argument(f"--{name}-weights", default=None, metavar="PATH",
                         help=f"local weights for {name.upper()} (nothing is downloaded; not computed without)")
@@ -88,8 +95,11 @@ def _ints(text: str, what: str) -> list[int]:
 
 def evaluate(model, tokenizers, root, name: str, split: str = "test", deltas=(1, 2, 4, 8, 16),
              modes=("fixed", "rollout"), steps: int = 10, sampler: str = "ddim", max_items: int = 0, seed: int = 0,
-             batch_size: int = 32, perceptual: dict | None = None) -> dict:
-    """The results dict of :mod:`avworld.eval.worldmodel_eval` (tables, frechet, notes)."""
+             batch_size: int = 32, perceptual: dict | None = None, counterfactual: bool = False,
+             progress=None) -> dict:
+    """The results dict of :mod:`avworld.eval.worldmodel_eval` (tables, frechet, notes); with
+    ``counterfactual`` also the ``what-if <mode>`` tables (:mod:`avworld.train.worldmodel_counterfactual`).
+    ``progress(done, total)`` is called after each batch."""
     from avworld.data.latent_reader import AVWLatents
     from avworld.data.reader import AVWDataset
     from avworld.eval import worldmodel_eval as we
@@ -147,10 +157,26 @@ def evaluate(model, tokenizers, root, name: str, split: str = "test", deltas=(1,
                         feats.setdefault((mode, d, "world model", m), []).append(p[m].numpy())
                         feats.setdefault((mode, d, "copy-last", m), []).append(batch[f"context_{m}"][:, -1])
                         feats.setdefault((mode, d, "true", m), []).append(batch[f"true_{m}"][:, d - 1])
+        if progress is not None:
+            progress(min(a + batch_size, len(items)), len(items) * (2 if counterfactual else 1))
+    what_ifs = {}
+    if counterfactual:
+        from avworld.train.worldmodel_counterfactual import ROWS, counterfactual_scores
+
+        more, what_ifs = counterfactual_scores(
+            model, tokenizers, lat, pix, items, deltas, modes, base, steps=steps, sampler=sampler, seed=seed,
+            batch_size=batch_size,
+            progress=None if progress is None else lambda done, n: progress(n + done, 2 * n))
+        scores.update(more)
     order = ["world model", "copy-last", "tokenizer round-trip", "reward: train mean per Δ",
              "reward: train mean per Δ and action"]
     tables = {mode: {d: {r: we.row({m: np.concatenate(v) for m, v in scores[(mode, d, r)].items()}, seed=seed)
                          for r in order if (mode, d, r) in scores} for d in deltas} for mode in modes}
+    if counterfactual:
+        tables.update({f"what-if {mode}": {d: {r: we.row({m: np.concatenate(v) for m, v in
+                                                          scores[(f"what-if {mode}", d, r)].items()}, seed=seed)
+                                               for r in ROWS if (f"what-if {mode}", d, r) in scores}
+                                           for d in deltas} for mode in modes})
     frechet = {mode: {d: {} for d in deltas} for mode in modes}
     for (mode, d, who, m), v in feats.items():
         if who != "true":
@@ -163,10 +189,14 @@ def evaluate(model, tokenizers, root, name: str, split: str = "test", deltas=(1,
              "reward_mse: squared error of the cumulative reward from t to t+Δ (rollout: the sum of the per-step "
              "predictions); reward baselines are means over the training split",
              f"frechet: {we.FD_LABEL}",
-             "Counterfactual evaluation (the simulator's render of a 'what if' action) is not computed here."]
+             ("what-if tables: each context's constant what-if sequence (first action differs from the data's; "
+              f"counts {what_ifs}) rendered by the simulator after replaying the trajectory to t; every row is "
+              "scored against that render; 'factual future' is the recorded frame at t+Δ"
+              if counterfactual else "Counterfactual (what-if) tables not computed (pass --counterfactual).")]
     return {"tables": tables, "frechet": frechet, "perceptual": notes_p, "notes": notes,
             "config": {"deltas": deltas, "modes": list(modes), "steps": steps, "sampler": sampler, "seed": seed,
-                       "items": len(items), "split": split, "latents": name}}
+                       "items": len(items), "split": split, "latents": name, "counterfactual": bool(counterfactual),
+            "what_ifs": what_ifs}}
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -175,15 +205,21 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     perceptual = {n: getattr(args, f"{n}_weights") for n in ("lpips", "dreamsim", "fid", "fad")}
     we.check_perceptual_weights(perceptual)  # before any long work
     model, tok = _setup(args)
-    res = evaluate(model, tok, args.data, args.latents, args.split, _ints(args.deltas, "--deltas"),
-                   [m.strip() for m in args.modes.split(",") if m.strip()], args.steps, args.sampler, args.max_items,
-                   args.seed, args.batch_size, perceptual)
+    from rich.progress import Progress
+
+    with Progress(disable=args.no_progress) as bar:
+        task = bar.add_task("world-model eval", total=None)
+        res = evaluate(model, tok, args.data, args.latents, args.split, _ints(args.deltas, "--deltas"),
+                       [m.strip() for m in args.modes.split(",") if m.strip()], args.steps, args.sampler,
+                       args.max_items, args.seed, args.batch_size, perceptual, args.counterfactual,
+                       progress=lambda done, total: bar.update(task, completed=done, total=total))
     paths = we.write_results(args.out, res)
     for mode, per in res["tables"].items():
         for d, table in per.items():
             print(f"{mode}, Δ = {d}:\n{we.format_table(table)}")
-            fd = {k: round(v, 3) for k, v in res["frechet"][mode][d].items()}
-            print(f"  {we.FD_LABEL}: {fd}")
+            fd = {k: round(v, 3) for k, v in res["frechet"].get(mode, {}).get(d, {}).items()}
+            if fd:
+                print(f"  {we.FD_LABEL}: {fd}")
     print(f"report: {paths['html']}")
     return 0
 
