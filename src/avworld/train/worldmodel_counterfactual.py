@@ -81,7 +81,8 @@ def counterfactual_scores(model, tokenizers, lat, pix, items, deltas, modes, bas
             counts[str(name)] = counts.get(str(name), 0) + 1
         for d in deltas:
             true_f, true_c = batch["frames"][:, d], batch["clips"][:, d]
-            copy = {**we.image_scores(batch["frames"][:, 0], true_f), **we.audio_scores(batch["clips"][:, 0], true_c, sr)}
+            copy = {**we.image_scores(batch["frames"][:, 0], true_f),
+                    **we.audio_scores(batch["clips"][:, 0], true_c, sr)}
             fact = {**we.image_scores(batch["factual_frames"][:, d], true_f),
                     **we.audio_scores(batch["factual_clips"][:, d], true_c, sr)}
             mean, per = we.reward_baseline_predictions(base, d, batch["action"][:, d - 1])
