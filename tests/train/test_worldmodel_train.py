@@ -206,3 +206,23 @@ def test_cli_trains_prints_one_line_and_writes_config_and_metrics(root, tmp_path
     assert "WorldModelConfigError" in capsys.readouterr().err
     assert main(["worldmodel", "train", "--data", str(root), "--latents", "lat", "--set", "train.lrr=1"]) == 2
     assert "did you mean 'lr'" in capsys.readouterr().err
+
+
+def test_audio_only_model_trains_with_stage_3_only_and_predicts_audio_and_reward(root, tmp_path, one_torch_thread):
+    """The audio half of the modality-factorized baseline (model.visual=false)."""
+    from avworld.train.worldmodel_checkpoint import load_worldmodel
+    from avworld.train.worldmodel_generate import eval_items, generate, item_batch
+
+    extra = ("train.steps_per_stage=(3,3,3)", "model.visual=false")
+    with pytest.raises(WorldModelConfigError, match="--stages 3 only"):
+        _train(root, tmp_path / "a", stages=(1, 2, 3), extra=extra)
+    summary = _train(root, tmp_path / "b", stages=(3,), extra=extra)
+    assert summary["step"] == 3
+    model = load_worldmodel(tmp_path / "b")
+    assert model.config.visual is False
+    from avworld.data.latent_reader import AVWLatents
+
+    lat = AVWLatents(root, "lat", split="test")
+    batch = item_batch(lat, None, eval_items(lat, 4, 2, max_items=2), 4, 2)
+    pred = generate(model, batch, "fixed", [2], steps=2)
+    assert set(pred[2]) == {"audio", "reward"}                  # no image prediction at all

@@ -42,7 +42,7 @@ from avworld.train.worldmodel_checkpoint import (
     load_worldmodel_checkpoint,
     save_worldmodel_checkpoint,
 )
-from avworld.train.worldmodel_config import WorldModelTrainConfig
+from avworld.train.worldmodel_config import WorldModelConfigError, WorldModelTrainConfig
 from avworld.train.worldmodel_data import (
     Items,
     batches,
@@ -126,7 +126,7 @@ def validate(model, diffusion, items: Items | None, stage: int, cfg: WorldModelT
     if items is None or cfg.val_items == 0:
         return {}
     mcfg = model.config
-    spec = stage_spec(stage, reward=mcfg.reward_token)
+    spec = stage_spec(stage, reward=mcfg.reward_token, visual=mcfg.visual)
     keys = val_keys(len(items), cfg.val_items)
     was = model.training
     model.eval()
@@ -154,6 +154,9 @@ def train_worldmodel(model_cfg, cfg: WorldModelTrainConfig, data_root, latents: 
     ``init``: start the first stage from another run's EMA weights (e.g. stage 2 after a stage-1 run).
     ``return_model``: add this process's trained module as ``summary["model"]`` (not written to the JSON)."""
     stages = tuple(stages)
+    if not model_cfg.visual and stages != (3,):
+        raise WorldModelConfigError(f"an audio-only model (model.visual=false) trains with --stages 3 only, got "
+                                    f"stages {list(stages)}")
     info = dist_utils.setup(device)
     out, lat = Path(out_dir), latents_info(data_root, latents)
     ckdir = checkpoint_dir(out)
@@ -242,7 +245,7 @@ def train_worldmodel(model_cfg, cfg: WorldModelTrainConfig, data_root, latents: 
                 ema = _state(model)
                 if info.is_main:
                     log(f"stage {s} from step {step:,}: {sum(p.numel() for p in trainable):,} trainable parameters")
-            spec = stage_spec(s, reward=model_cfg.reward_token)
+            spec = stage_spec(s, reward=model_cfg.reward_token, visual=model_cfg.visual)
             for group in opt.param_groups:
                 group["lr"] = lr_at(step - s_start, s_end - s_start, cfg)
             t, noise = step_noise(cfg.seed, step, cfg.batch_size, cfg.num_goals, _shapes(model_cfg, spec.target),

@@ -100,3 +100,24 @@ def test_stage_2_loss_ignores_the_visual_prediction():
     base = diff.training_losses(model, x, t, kw, mask={"audio": 1.0, "reward": 1.0},
                                 generator=torch.Generator().manual_seed(0))
     assert torch.allclose(base["loss"], base["mse/audio"] + base["vb/audio"] + base["mse/reward"] + base["vb/reward"])
+
+
+def test_audio_only_model_has_no_visual_tokens_and_trains_without_the_visual_groups():
+    """model.visual=False: the audio half of the modality-factorized baseline (stage 3 only)."""
+    model = randomize(AVCDiT(dataclasses.replace(TINY, visual=False)))
+    with pytest.raises(StageError, match="--stages 3"):
+        stage_spec(1, visual=False)
+    spec = stage_spec(3, visual=False)
+    assert spec.target == ("audio", "reward") and spec.context == ("audio",) and "rgb" not in spec.loss
+    names = set(model.set_stage(3))
+    assert names and not any(re.search(VISUAL, n) for n in names)
+    x, t, kw = batch()
+    x = {k: x[k] for k in spec.target}
+    kw = {**kw, "context": {"audio": kw["context"]["audio"]}}
+    terms = GaussianDiffusion().training_losses(model, x, t, kw, mask={k: 1.0 for k in spec.loss},
+                                                generator=torch.Generator().manual_seed(0))
+    terms["loss"].mean().backward()
+    assert "mse/rgb" not in terms and {"mse/audio", "mse/reward"} <= set(terms)
+    with_grad = {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    assert with_grad and with_grad <= names          # nothing visual gets a gradient
+    assert not any(re.search(VISUAL, n) for n in with_grad)

@@ -101,6 +101,9 @@ class AVCDiTConfig:
     freq_dim: int = 256
     #: Actions are multiplied by this before their sinusoidal features (see embeddings.py).
     action_scale: float = 10.0
+    #: False: an audio (+ reward) model without visual tokens in target or context, trained with
+    #: stage 3 only: the audio half of the modality-factorized baseline (issue 18, item 7).
+    visual: bool = True
 
     def __post_init__(self):
         ints = ("rgb_channels", "rgb_size", "patch_size", "audio_dim", "audio_frames", "audio_patch",
@@ -169,11 +172,17 @@ class StageSpec:
     loss: tuple[str, ...]
 
 
-def stage_spec(stage: int, reward: bool = True) -> StageSpec:
+def stage_spec(stage: int, reward: bool = True, visual: bool = True) -> StageSpec:
     """Stage 1 drops audio and reward tokens (vision-only data); stage 2 keeps the visual tokens
-    in the sequence but their loss is off; stage 3 trains on everything."""
+    in the sequence but their loss is off; stage 3 trains on everything. ``visual=False`` (an
+    audio-only model) has stage 3 only, without visual tokens anywhere."""
     _check_stage(stage)
     rew = ("reward",) if reward else ()
+    if not visual:
+        if stage != 3:
+            raise StageError(f"an audio-only model (model.visual=false) trains and predicts with stage 3 only, "
+                             f"got stage {stage}; pass --stages 3")
+        return StageSpec(("audio", *rew), ("audio",), ("audio", *rew))
     if stage == 1:
         return StageSpec(("rgb",), ("rgb",), ("rgb",))
     if stage == 2:
@@ -412,7 +421,8 @@ class AVCDiT(nn.Module):
     def trainable_parameter_names(self, stage: int) -> list[str]:
         """Names of the parameters stage ``stage`` trains (see :data:`STAGE_GROUPS`)."""
         _check_stage(stage)
-        return [n for n, _ in self.named_parameters() if parameter_group(n) in STAGE_GROUPS[stage]]
+        groups = STAGE_GROUPS[stage] if self.config.visual else tuple(g for g in STAGE_GROUPS[stage] if g != "visual")
+        return [n for n, _ in self.named_parameters() if parameter_group(n) in groups]
 
     def set_stage(self, stage: int) -> list[str]:
         """Freeze everything stage ``stage`` does not train (``requires_grad``); returns the trained names."""

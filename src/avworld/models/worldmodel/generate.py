@@ -31,7 +31,7 @@ class GenerationError(WorldModelError):
 def modalities(model, stage: int | None = None) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(predicted modalities, context modalities) of ``model`` at ``stage`` (default: the model's)."""
     s = stage if stage is not None else int(getattr(model, "stage", 3) or 3)
-    spec = stage_spec(s, reward=bool(model.config.reward_token))
+    spec = stage_spec(s, reward=bool(model.config.reward_token), visual=model.config.visual)
     return spec.target, spec.context
 
 
