@@ -57,6 +57,7 @@ are reused and it needs no crossfade (``x (1 - w) * t + x w * t = x * t``).
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -136,6 +137,26 @@ class BinauralStream:
         self._samples_rendered = 0
         if seed is not None:
             self._rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+    def copy(self) -> BinauralStream:
+        """An independent stream in the same state: stepping the copy gives exactly the samples the
+        original would give, and leaves the original as it was (a simulator snapshot's audio).
+
+        Carried reverberation, accumulators, previous RIRs and the noise generator are copied; read-only
+        data (RIR arrays and tails, which the stream replaces rather than writes) and the dry-spectrum
+        caches (content-checked, so never changing an output sample) are shared.
+        """
+        new = copy.copy(self)
+        new._carry = self._carry.copy()
+        new._acc = [a.copy() for a in self._acc]
+        new._head = list(self._head)
+        new._rir, new._provider = list(self._rir), list(self._provider)
+        new._spec, new._nfft = list(self._spec), list(self._nfft)
+        new._tail_specs = [dict(d) for d in self._tail_specs]
+        if self._shared_dry is None:
+            new._dry_cache = [OrderedDict(c) for c in self._dry_cache]
+        new._rng = copy.deepcopy(self._rng)
+        return new
 
     # ------------------------------------------------------------------ rendering
 

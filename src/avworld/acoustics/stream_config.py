@@ -4,6 +4,7 @@ uniformly partitioned convolution it uses for the long tails of split RIRs."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -206,6 +207,12 @@ class PartitionedAccumulator:
         self.live[:] = False
         self.over[:] = 0.0
         self.head = 0
+
+    def copy(self) -> PartitionedAccumulator:
+        """An independent accumulator in the same state (a simulator snapshot's)."""
+        new = copy.copy(self)
+        new.acc, new.live, new.over, new._tmp = self.acc.copy(), self.live.copy(), self.over.copy(), None
+        return new
 
     def add(self, x_spec: np.ndarray, parts: np.ndarray) -> None:
         """Add ``x_spec`` (F,) times each partition spectrum of ``parts`` (P, 2, F), partition j ``j`` blocks on."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,6 +29,20 @@ from avworld.sim.world import SharedWorld
 
 class SimulatorError(ValueError):
     """Bad simulator input (start pose, sources, actions)."""
+
+
+@dataclass(frozen=True)
+class SimulatorSnapshot:
+    """A :class:`Simulator`'s dynamic state (:meth:`Simulator.snapshot`); opaque, restore it with
+    :meth:`Simulator.restore`. Source signals and geodesic fields are read-only and shared."""
+
+    pose: np.ndarray
+    step_index: int
+    sources: tuple
+    signals: list
+    stream: BinauralStream
+    obs: dict | None
+    fields: dict
 
 
 class Simulator:
@@ -135,6 +150,34 @@ class Simulator:
         self.step_index += 1
         self._obs = self._observe(collided)
         return self._obs
+
+    # ------------------------------------------------------------------ snapshots
+    def snapshot(self) -> SimulatorSnapshot:
+        """The simulator's dynamic state (pose, time, sources, carried reverberation, noise generator,
+        last observation), independent of later steps; :meth:`restore` returns to it, :meth:`clone`
+        makes a new simulator in it. The world (scene, renderer, RIR caches) is shared, not copied."""
+        if self._stream is None:
+            raise SimulatorError("call reset() before snapshot()")
+        return SimulatorSnapshot(self.pose.copy(), self.step_index, self.sources, list(self._signals),
+                                 self._stream.copy(), None if self._obs is None else dict(self._obs),
+                                 {k: (p, f, dict(d)) for k, (p, f, d) in self._fields.items()})
+
+    def restore(self, snap: SimulatorSnapshot) -> None:
+        """Return to a :meth:`snapshot` of this simulator (or of one on the same world); the snapshot
+        stays usable (it is copied again), so one snapshot can be restored any number of times."""
+        if not isinstance(snap, SimulatorSnapshot):
+            raise SimulatorError(f"restore() takes a SimulatorSnapshot from snapshot(), got {type(snap).__name__}")
+        self.pose, self.step_index, self.sources = snap.pose.copy(), snap.step_index, snap.sources
+        self._signals, self._stream = list(snap.signals), snap.stream.copy()
+        self._obs = None if snap.obs is None else dict(snap.obs)
+        self._fields = {k: (p, f, dict(d)) for k, (p, f, d) in snap.fields.items()}
+
+    def clone(self) -> Simulator:
+        """A new simulator on the same world in this one's current state: stepping it leaves this one
+        untouched, and gives byte-identical observations to stepping this one with the same actions."""
+        new = Simulator(self.world, sound_bank=self._bank)
+        new.restore(self.snapshot())
+        return new
 
     def observe(self) -> dict:
         if self._obs is None:
