@@ -305,7 +305,8 @@ def _module_exists(name: str) -> bool:
 
 #: Modules that add their own sub-commands (see build_parser).
 _SUBSYSTEM_CLIS = ("avworld.tasks.cli", "avworld.data.cli", "avworld.train.cli", "avworld.train.tokenizer_cli",
-                   "avworld.sounds.cli", "avworld.train.worldmodel_cli")
+                   "avworld.sounds.cli", "avworld.train.worldmodel_cli", "avworld.train.synthesis_cli",
+                   "avworld.tasks.separation_cli", "avworld.planning.cli")
 
 
 def main(argv: list[str] | None = None) -> int:
