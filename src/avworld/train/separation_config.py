@@ -121,27 +121,28 @@ ACTIVE_PRESETS: dict[str, tuple] = {
 PRESET_NAMES = ("cpu", "gpu")
 
 
-def set_field(config, path: list[str], value: str, full: str):
-    """``config`` with the field at ``path`` set from the text ``value`` (typed like the current value)."""
+def parse_field(config, name: str, value: str, full: str):
+    """The text ``value`` parsed for the field ``name`` of ``config`` (typed like its current value)."""
     names = [f.name for f in dataclasses.fields(config)]
-    if path[0] not in names:
-        close = difflib.get_close_matches(path[0], names, n=1)
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f"; fields: {', '.join(names)}"
-        raise SeparationConfigError(f"--set {full}: {type(config).__name__} has no field {path[0]!r}{hint}")
-    ref = getattr(config, path[0])
+        raise SeparationConfigError(f"--set {full}: {type(config).__name__} has no field {name!r}{hint}")
+    ref = getattr(config, name)
+    if ref is None:
+        return None if value.lower() in ("none", "") else value
+    if isinstance(ref, str):
+        return value
     try:
-        if ref is None or isinstance(ref, str):
-            parsed = None if value.lower() in ("none", "") and ref is None else value
-        else:
-            parsed = parse_value(value, ref)
-        return replace(config, **{path[0]: parsed})
+        return parse_value(value, ref)
     except ValueError as exc:
         raise SeparationConfigError(f"--set {full}: {exc}") from None
 
 
 def apply_overrides(groups: dict, overrides) -> dict:
-    """``groups`` ({name: dataclass}) with ``GROUP.FIELD=VALUE`` overrides applied."""
-    groups = dict(groups)
+    """``groups`` ({name: dataclass}) with ``GROUP.FIELD=VALUE`` overrides applied (all fields of a group
+    at once, so that related fields, e.g. memory_size and refine_past, may change together)."""
+    changes: dict[str, dict] = {g: {} for g in groups}
     for item in overrides or ():
         if "=" not in item:
             raise SeparationConfigError(f"--set {item!r}: expected GROUP.FIELD=VALUE, e.g. train.steps=2000")
@@ -149,8 +150,14 @@ def apply_overrides(groups: dict, overrides) -> dict:
         group, *path = key.strip().split(".")
         if group not in groups or len(path) != 1:
             raise SeparationConfigError(f"--set {item!r}: keys are GROUP.FIELD with GROUP one of {sorted(groups)}")
-        groups[group] = set_field(groups[group], path, value.strip(), item)
-    return groups
+        changes[group][path[0]] = parse_field(groups[group], path[0], value.strip(), item)
+    out = {}
+    for g, cfg in groups.items():
+        try:
+            out[g] = replace(cfg, **changes[g]) if changes[g] else cfg
+        except ValueError as exc:
+            raise SeparationConfigError(f"--set {g}.*: {exc}") from None
+    return out
 
 
 def check_preset(preset: str, table: dict) -> None:
