@@ -280,7 +280,7 @@ def build_separation_dataset(root: str | Path, config: SeparationDataConfig,
     manifest["num_examples"] = {s: sum(e["num_examples"] for e in manifest["shards"] if e["split"] == s)
                                 for s in SPLITS}
     mpath.write_text(json.dumps(manifest, indent=1))
-    return manifest
+    return json.loads(mpath.read_text())  # as a reader sees it (lists, not tuples)
 
 
 def with_overrides(config: SeparationDataConfig, **kw) -> SeparationDataConfig:

@@ -80,9 +80,20 @@ class SeparationData:
         return {name: f[name][j] for name in FIELDS}
 
     def batch(self, indices, fields: tuple[str, ...] = FIELDS) -> dict:
-        """Stacked fields of several examples (in the given order)."""
-        rows = [self[i] for i in indices]
-        return {name: np.stack([r[name] for r in rows]) for name in fields}
+        """Stacked fields of several examples (in the given order); one read per shard and field."""
+        where = [self._locate(int(i)) for i in indices]
+        out: dict[str, np.ndarray] = {}
+        for s in sorted({s for s, _ in where}):
+            pos = [k for k, (t, _) in enumerate(where) if t == s]
+            local = np.array([where[k][1] for k in pos])
+            uniq, inverse = np.unique(local, return_inverse=True)  # h5py reads increasing indices
+            f = self._file(s)
+            for name in fields:
+                rows = f[name][uniq.tolist()][inverse]
+                if name not in out:
+                    out[name] = np.empty((len(where),) + rows.shape[1:], rows.dtype)
+                out[name][pos] = rows
+        return out
 
     def close(self) -> None:
         for f in self._files.values():
