@@ -63,3 +63,13 @@ class FakeSeparationEnv(gym.Env):
 
 def fake_vector_env(n: int = 2, **kw):
     return gym.vector.SyncVectorEnv([lambda: FakeSeparationEnv(**kw) for _ in range(n)])
+
+
+class FakeSeparationEnvWithInfo(FakeSeparationEnv):
+    """The fake env with the info keys ``separation_baselines.rollout`` reads."""
+
+    def _observe(self):
+        obs, info = super()._observe()
+        info.update(pose=np.array([float(self._dist), 0.0, 0.0]), target_distance_m=float(self._dist),
+                    target_direction_rad=0.0, collided=False, episode_id="fake", scene="fake")
+        return obs, info

@@ -5,6 +5,8 @@ by :mod:`avworld.tasks.separation_cli` through :func:`add_separation_commands`).
     avworld separation train active  --passive RUN [--preset cpu|gpu] [--agent transformer|recurrent|none]
                                      [--out DIR] [--set ppo.F=V --set memory.F=V ...] [run options]
     avworld separation eval passive  --checkpoint RUN --data DIR [--split test] [--num N] [--out DIR]
+    avworld separation eval active   --passive RUN --episodes FILE [--agent learned|stand|rotate|random|proximity|doa]
+                                     [--checkpoint RUN] [--num N] [--out DIR]
 
 No torch import at module level. See docs/separation.md.
 """
@@ -58,6 +60,22 @@ def add_separation_commands(ssub) -> None:
     ep.add_argument("--out", default=None, help="write metrics.json here")
     ep.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ep.set_defaults(func=_cmd_eval_passive)
+
+    ea = esub.add_parser("active", help="separation quality along the paths of a motion policy over an episode file")
+    ea.add_argument("--passive", required=True, help="run directory or checkpoint of `train passive` (f^P)")
+    ea.add_argument("--agent", default="learned",
+                    help="learned (needs --checkpoint) or a baseline: stand, rotate, random, proximity, doa "
+                         "(doa with the privileged true direction)")
+    ea.add_argument("--checkpoint", default=None, help="run directory or checkpoint of `train active`: the learned "
+                                                        "agent, or (with a baseline) the memory to refine with")
+    ea.add_argument("--episodes", required=True, help="episode file (`avworld separation episodes make`)")
+    ea.add_argument("--num", type=int, default=None, help="first N episodes (default all)")
+    ea.add_argument("--seed", type=int, default=0, help="seed of the policy's and the env's draws")
+    ea.add_argument("--size", type=int, default=None, help="image size (default: the checkpoint's, else 64)")
+    ea.add_argument("--deterministic", action="store_true", help="the learned agent takes its most likely action")
+    ea.add_argument("--out", default=None, help="write metrics.json (aggregate and per episode) here")
+    ea.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ea.set_defaults(func=_cmd_eval_active)
 
 
 def _threads(n) -> None:
@@ -124,3 +142,61 @@ def _cmd_train_active(args: argparse.Namespace) -> int:
                            time_limit_s=None if args.time_limit is None else 60.0 * args.time_limit)
     print(json.dumps({k: v for k, v in summary.items() if isinstance(v, (int, float, str, type(None)))}, indent=1))
     return 130 if summary.get("stopped_by") == "signal" else 0
+
+
+def _cmd_eval_active(args: argparse.Namespace) -> int:
+    import gymnasium as gym
+
+    import avworld.tasks  # noqa: F401  (registers the env ids)
+    from avworld.eval.separation_eval import LearnedSeparationPolicy, evaluate
+    from avworld.models.separation import MemoryConfig, build_memory
+    from avworld.tasks.separation_baselines import BASELINES
+    from avworld.train.checkpoint import latest_checkpoint, load_checkpoint
+    from avworld.train.separation_config import SeparationConfigError
+    from avworld.train.separation_passive import load_passive
+
+    _threads(args.threads)
+    passive = load_passive(args.passive)
+    ckpt_path = None
+    if args.checkpoint:
+        ckpt_path = latest_checkpoint(args.checkpoint) if Path(args.checkpoint).is_dir() else Path(args.checkpoint)
+    env_kw = {}
+    if args.agent == "learned":
+        if ckpt_path is None:
+            raise SeparationConfigError("--agent learned needs --checkpoint (a run of `train active`)")
+        agent = LearnedSeparationPolicy.from_checkpoint(ckpt_path, passive, args.deterministic, args.seed)
+        memory = agent.memory
+        saved_env = load_checkpoint(ckpt_path).get("run_info", {}).get("env", {})
+        env_kw = {"width": saved_env.get("width", 64), "height": saved_env.get("height", 64),
+                  "rgb": "rgb" in agent.policy.obs_keys}
+    elif args.agent in BASELINES:
+        cls = BASELINES[args.agent]
+        agent = cls(seed=args.seed) if args.agent in ("random", "proximity") else cls()
+        env_kw = {"rgb": False, "allow_stay": args.agent in ("stand", "doa")}
+        memory = build_memory(MemoryConfig(kind="none"))
+        if ckpt_path is not None:
+            sep = load_checkpoint(ckpt_path)["separation"]
+            memory = build_memory(MemoryConfig(**sep["memory_config"]))
+            memory.load_state_dict(sep["memory"])
+    else:
+        raise SeparationConfigError(f"--agent {args.agent!r}: choose learned or one of {sorted(BASELINES)}")
+    if args.size:
+        env_kw.update(width=args.size, height=args.size)
+    env = gym.make("avworld/ActiveSeparation-v0", episodes=args.episodes, **env_kw)
+    try:
+        n = len(env.unwrapped.episodes)
+        n = n if args.num is None else min(n, args.num)
+        result = evaluate(env, agent, passive, memory, n, seed=args.seed,
+                          progress=lambda k, r: print(f"episode {k + 1}/{n}: SI-SDR {r['si_sdr']:.2f} dB "
+                                                      f"(mixture {r['si_sdr_mixture']:.2f})", flush=True))
+    finally:
+        env.close()
+    result.update(agent=getattr(agent, "name", args.agent), episodes=str(args.episodes), passive=str(args.passive),
+                  checkpoint=str(ckpt_path) if ckpt_path else None, memory=memory.config.kind, num_episodes=n)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
+    for k, v in result["aggregate"].items():
+        print(f"{k:16s} {v['mean']:8.3f}  95% CI [{v['ci_low']:.3f}, {v['ci_high']:.3f}]  n={v['n']}")
+    return 0
