@@ -84,3 +84,18 @@ def test_episodes_in_a_dataset_split(tmp_path):
     assert header["config"]["forward_step_m"] == 0.15 and header["config"]["source_height_m"] == 1.0
     with pytest.raises(PlanEpisodesError, match="split"):
         dataset_scenes(tmp_path, "val")
+
+
+def test_every_plan_option_has_help():
+    import argparse
+
+    from avworld.cli import build_parser
+
+    parser = build_parser()
+    plan = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["plan"]
+    sub = next(a for a in plan._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) == {"eval", "report", "episodes"}
+    for name, p in sub.choices.items():
+        for a in p._actions:
+            if a.option_strings and a.dest != "help":
+                assert a.help, f"plan {name} {a.option_strings}"
