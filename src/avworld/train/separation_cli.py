@@ -33,6 +33,9 @@ def add_separation_commands(ssub) -> None:
     pa.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                     help="repeatable override of a train.* field, e.g. --set train.steps=2000 "
                          "--set train.channels=(16,32,64,128,128)")
+    pa.add_argument("--allow-incomplete", action="store_true",
+                    help="read the shards written so far (e.g. start on a finished train split while the dataset "
+                         "build still writes val/test; the split's examples are fixed when training starts)")
     add_run_options(pa)
     pa.set_defaults(func=_cmd_train_passive)
 
@@ -97,8 +100,8 @@ def _cmd_train_passive(args: argparse.Namespace) -> int:
     cfg = resolve_passive(args.preset, args.overrides)
     _threads(args.threads)
     out = Path(args.out or f"runs/separation-passive-{args.preset}")
-    train = StaticSeparationData(args.data, cfg.split)
-    val = StaticSeparationData(args.data, cfg.val_split) if cfg.val_examples > 0 else None
+    train = StaticSeparationData(args.data, cfg.split, args.allow_incomplete)
+    val = StaticSeparationData(args.data, cfg.val_split, args.allow_incomplete) if cfg.val_examples > 0 else None
     info = {"root": str(Path(args.data).resolve()), "fingerprint": train.data.manifest.get("fingerprint"),
             "train_examples": len(train), "val_examples": len(val) if val is not None else 0}
     summary = train_passive(cfg, train, val, out, resume=args.resume, progress=not args.no_progress,

@@ -38,10 +38,10 @@ class StaticSeparationData:
     """One split of an on-disk static dataset, read with :class:`avworld.data.separation_reader.SeparationData`
     (its format and completeness checks); ``get`` reads the four fields f^P needs."""
 
-    def __init__(self, root: str | Path, split: str) -> None:
+    def __init__(self, root: str | Path, split: str, allow_incomplete: bool = False) -> None:
         from avworld.data.separation_reader import SeparationData
 
-        self.data = SeparationData(root, split)
+        self.data = SeparationData(root, split, allow_incomplete=allow_incomplete)
         self.num_types = len(self.data.source_types)
 
     def __len__(self) -> int:
