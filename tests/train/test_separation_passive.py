@@ -110,3 +110,17 @@ def test_static_data_reader_returns_batches_in_request_order(tmp_path):
     got = d.get(np.array([5, 0, 3, 5, 2]))
     assert got["target_type"].tolist() == [12, 0, 10, 12, 2]
     assert got["mixture"][:, 0, 0].tolist() == [12, 0, 10, 12, 2]
+
+
+def test_spectra_cache_matches_the_direct_computation():
+    from avworld.train.separation_data import SpectraCache, spectra
+
+    data = _data(6)
+    cache = SpectraCache(data)
+    idx = np.array([4, 1, 4, 0])
+    first, again, direct = cache.get(idx), cache.get(idx), spectra(data.get(idx))
+    assert int(cache.done.sum()) == 3
+    for k in ("mixture", "target_binaural", "target_mono"):
+        assert torch.equal(first[k], again[k])
+        assert torch.allclose(first[k], direct[k], rtol=1e-3, atol=1e-4)
+    assert torch.equal(first["target_type"], direct["target_type"])

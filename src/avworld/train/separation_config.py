@@ -45,6 +45,7 @@ class PassiveTrainConfig:
     log_every: int = 25
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
+    cache_spectra: bool = False  # keep every example's magnitudes in memory (float16) after first use
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
@@ -103,7 +104,7 @@ def _ppo(**kw) -> PPOConfig:
 
 PASSIVE_PRESETS: dict[str, PassiveTrainConfig] = {
     "cpu": PassiveTrainConfig(channels=(32, 64, 128, 256, 256), steps=4000, batch_size=32, checkpoint_every=250,
-                              val_examples=128),
+                              val_examples=128, cache_spectra=True),
     "gpu": PassiveTrainConfig(steps=100_000, batch_size=128, checkpoint_every=2000, val_examples=1024),
 }
 

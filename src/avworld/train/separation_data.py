@@ -63,3 +63,31 @@ def spectra(batch: dict[str, np.ndarray], device="cpu") -> dict[str, torch.Tenso
     return {"mixture": magnitudes(mix), "target_binaural": magnitudes(tb), "target_mono": magnitudes(tm),
             "mono_phase": phases(tm), "mixture_wave": mix, "mono_wave": tm,
             "target_type": torch.as_tensor(batch["target_type"], dtype=torch.long, device=device)}
+
+
+class SpectraCache:
+    """The training magnitudes of every example, computed on first use and kept in memory as float16
+    (80 K values, 160 kB per example: 0.65 GB for 4000), so later epochs skip the HDF5 reads and STFTs."""
+
+    KEYS = ("mixture", "target_binaural", "target_mono")
+
+    def __init__(self, data) -> None:
+        self.data = data
+        self.store: dict[str, torch.Tensor | None] = {k: None for k in self.KEYS}
+        self.types = torch.zeros(len(data), dtype=torch.long)
+        self.done = torch.zeros(len(data), dtype=torch.bool)
+
+    def get(self, indices, device="cpu") -> dict[str, torch.Tensor]:
+        idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+        todo = torch.unique(idx[~self.done[idx]])
+        if len(todo):
+            s = spectra(self.data.get(todo.numpy()))
+            for k in self.KEYS:
+                if self.store[k] is None:
+                    self.store[k] = torch.zeros(len(self.data), *s[k].shape[1:], dtype=torch.float16)
+                self.store[k][todo] = s[k].half()
+            self.types[todo] = s["target_type"]
+            self.done[todo] = True
+        out = {k: self.store[k][idx].float().to(device) for k in self.KEYS}
+        out["target_type"] = self.types[idx].to(device)
+        return out

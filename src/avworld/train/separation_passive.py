@@ -32,7 +32,7 @@ from avworld.train.checkpoint import (
 )
 from avworld.train.logs import RunLogger
 from avworld.train.separation_config import PassiveTrainConfig, SeparationConfigError
-from avworld.train.separation_data import spectra
+from avworld.train.separation_data import SpectraCache, spectra
 from avworld.train.stop import StopRequest
 
 FORMAT = "avworld-separation-passive"
@@ -143,12 +143,14 @@ def train_passive(cfg: PassiveTrainConfig, train_data, val_data, out_dir: str | 
     logger = RunLogger(out, cfg.steps, tensorboard, progress, start_step=step,
                        resume_update=step if resume else None, title="f^P")
     started, stopped, path, val = time.monotonic(), None, None, {}
+    cache = SpectraCache(train_data) if cfg.cache_spectra else None
     model.train()
     try:
         with StopRequest() as stop:
             while step < cfg.steps:
                 t0 = time.perf_counter()
-                s = spectra(train_data.get(batch_indices(cfg.seed, step, len(train_data), cfg.batch_size)), dev)
+                idx = batch_indices(cfg.seed, step, len(train_data), cfg.batch_size)
+                s = cache.get(idx, dev) if cache is not None else spectra(train_data.get(idx), dev)
                 loss, logs = passive_loss(model(s["mixture"], s["target_type"]), s["target_binaural"],
                                           s["target_mono"])
                 opt.zero_grad(set_to_none=True)
