@@ -229,7 +229,11 @@ class ActiveSeparationEnv(gym.Env):
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        ep = self.pick_episode(dict(options or {}))
+        options = dict(options or {})
+        # what `state` needs to rebuild this episode: the generator before its draws, the options, the actions
+        plain = {k: v.to_dict() if isinstance(v, SeparationEpisode) else v for k, v in options.items()}
+        self._replay = {"rng": self.np_random.bit_generator.state, "options": plain, "actions": []}
+        ep = self.pick_episode(options)
         world = self.worlds.get(ep.scene)
         if ep.scene_hash and ep.scene_hash != world.scene.content_hash:
             raise SeparationError(f"episode {ep.episode_id}: scene {ep.scene} has hash {world.scene.content_hash[:12]},"
@@ -252,11 +256,40 @@ class ActiveSeparationEnv(gym.Env):
     def step(self, action):
         if self.sim is None or self._step >= self.config.num_steps - 1:
             raise SeparationError("call reset() before step() (the episode has ended)")
-        obs = self.sim.step(ACTIONS[self._action_index(action)])
+        a = self._action_index(action)
+        obs = self.sim.step(ACTIONS[a])
+        self._replay["actions"].append(a)
         self._step += 1
         self._last = obs
         truncated = self._step >= self.config.num_steps - 1
         return self._obs(obs), 0.0, False, truncated, self._info(obs)
+
+    @property
+    def state(self) -> dict | None:
+        """The env's state as plain data (None before the first reset); settable.
+
+        The random generator's state before the current episode was drawn, the reset options
+        and the actions since; setting it replays them (the simulator is deterministic), so the
+        episode and the later ones continue bit-identically (exact resume of a trainer's envs).
+        """
+        r = getattr(self, "_replay", None)
+        return None if r is None else {"rng": r["rng"], "options": dict(r["options"]), "actions": list(r["actions"])}
+
+    @state.setter
+    def state(self, value: dict | None) -> None:
+        if value is None:
+            return
+        try:
+            rng, options, actions = value["rng"], dict(value["options"]), value["actions"]
+        except (TypeError, KeyError):
+            raise SeparationError("ActiveSeparationEnv.state must be a dict with 'rng', 'options' and 'actions', "
+                                  "as the state property returns it") from None
+        if isinstance(options.get("episode"), dict):
+            options["episode"] = SeparationEpisode.from_dict(options["episode"])
+        self.np_random.bit_generator.state = rng
+        self.reset(options=options)
+        for a in actions:
+            self.step(int(a))
 
     def render(self):
         if self.render_mode == "rgb_array" and self.sim is not None:
