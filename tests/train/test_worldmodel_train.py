@@ -226,3 +226,21 @@ def test_audio_only_model_trains_with_stage_3_only_and_predicts_audio_and_reward
     batch = item_batch(lat, None, eval_items(lat, 4, 2, max_items=2), 4, 2)
     pred = generate(model, batch, "fixed", [2], steps=2)
     assert set(pred[2]) == {"audio", "reward"}                  # no image prediction at all
+
+
+def test_export_keeps_the_ema_weights_in_float16_and_generates_alike(root, full, tmp_path, capsys, one_torch_thread):
+    from avworld.train.worldmodel_checkpoint import load_worldmodel, load_worldmodel_checkpoint
+
+    out, _ = full
+    assert main(["worldmodel", "export", "--checkpoint", str(out), "--out", str(tmp_path / "wm.pt")]) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    ckpt, _ = load_worldmodel_checkpoint(tmp_path / "wm.pt")
+    assert ckpt["ema"] is None and "optimizer" not in ckpt and ckpt["exported"]["half"] is True
+    assert all(v.dtype == torch.float16 for v in ckpt["model"].values() if v.is_floating_point())
+    full_size = sum(p.stat().st_size for p in (out / "checkpoints").glob("ckpt_*.pt")) / len(
+        list((out / "checkpoints").glob("ckpt_*.pt")))
+    assert line["bytes"] < 0.4 * full_size
+    a, b = load_worldmodel(out), load_worldmodel(tmp_path / "wm.pt")
+    assert b.stage == a.stage and b.checkpoint_info["latents"] == a.checkpoint_info["latents"]
+    for (n, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.allclose(x, y, atol=2e-3, rtol=2e-3), n       # float16 rounding of the EMA weights

@@ -101,6 +101,23 @@ def latest_checkpoint(directory: str | Path) -> Path:
     return found[-1]
 
 
+def resolve_checkpoint(path: str | Path, shipped: dict[str, Path], error: type[Exception], what: str,
+                       hint: str) -> Path:
+    """The checkpoint file ``path`` names: a shipped name (a key of ``shipped``), a ``.pt`` file or a
+    run directory (its newest ``ckpt_*.pt``). ``error`` (naming ``what`` and ``hint``) otherwise."""
+    if isinstance(path, str) and path in shipped:
+        p = Path(shipped[path])
+        if not p.is_file():
+            raise error(f"no shipped {what} {path!r} in this installation ({p} is missing); {hint}")
+        return p
+    p = Path(path)
+    if p.is_dir():
+        p = latest_checkpoint(p)
+    if not p.is_file():
+        raise error(f"{p}: no such {what} checkpoint; {hint}")
+    return p
+
+
 def prune_checkpoints(directory: str | Path, keep: int) -> None:
     """Delete all but the ``keep`` newest ``ckpt_*.pt``."""
     found = sorted(Path(directory).glob("ckpt_*.pt"))

@@ -95,13 +95,10 @@ def identity_of(model) -> dict:
 
 
 def _threads(n: int | None) -> None:
-    if n is not None:
-        import torch
+    from avworld.train.run_options import set_threads
+    from avworld.train.tokenizer_config import TokenizerConfigError
 
-        from avworld.train.tokenizer_config import TokenizerConfigError
-        if n < 1:
-            raise TokenizerConfigError(f"--threads must be >= 1, got {n}")
-        torch.set_num_threads(n)
+    set_threads(n, TokenizerConfigError)
 
 
 def _cmd_encode(args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from avworld.train.checkpoint import CheckpointError, CorruptCheckpointError, latest_checkpoint, save_checkpoint
+from avworld.train.checkpoint import CheckpointError, CorruptCheckpointError, resolve_checkpoint, save_checkpoint
 
 FORMAT, VERSION = "avworld-tokenizer", 1
 KINDS = ("image", "audio")
@@ -79,19 +79,10 @@ def build_tokenizer(kind: str, config, seed: int = 0):
 
 
 def _resolve(path: str | Path) -> Path:
-    if isinstance(path, str) and path in SHIPPED:
-        p = SHIPPED_DIR / SHIPPED[path]
-        if not p.is_file():
-            raise CheckpointError(f"no shipped {path} tokenizer in this installation ({p} is missing); train one "
-                                  f"with `avworld tokenizer train {path} --data DIR` and pass its run directory")
-        return p
-    p = Path(path)
-    if p.is_dir():
-        p = latest_checkpoint(p)
-    if not p.is_file():
-        raise CheckpointError(f"{p}: no such tokenizer checkpoint; pass a .pt file or a run directory written by "
-                              "`avworld tokenizer train`, or 'image' / 'audio' for the shipped ones")
-    return p
+    return resolve_checkpoint(path, {k: SHIPPED_DIR / v for k, v in SHIPPED.items()}, CheckpointError, "tokenizer",
+                              "pass a .pt file or a run directory written by `avworld tokenizer train` (train one "
+                              "with `avworld tokenizer train image|audio --data DIR`), or 'image' / 'audio' for the "
+                              "shipped ones")
 
 
 def load_tokenizer_checkpoint(path: str | Path, kind: str | None = None,

@@ -16,6 +16,10 @@ import argparse
 import json
 from pathlib import Path
 
+from avworld.train.run_options import add_run_options, check_new_run, set_threads
+
+__all__ = ["add_commands", "add_run_options"]  # add_run_options: re-exported for older imports
+
 KINDS = ("image", "audio")
 
 
@@ -49,22 +53,6 @@ def add_commands(sub) -> None:
         add_apply_commands(tsub)
 
 
-def add_run_options(parser, bf16: bool = False) -> None:
-    """The options every resumable training command shares (tokenizers, world model)."""
-    parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
-    parser.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
-                        help="stop after MINUTES of training with a checkpoint (continue with --resume); Ctrl-C and "
-                             "SIGTERM stop the same way")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="torch CPU threads (default: torch's choice, or OMP_NUM_THREADS)")
-    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA if available)")
-    if bf16:
-        parser.add_argument("--no-bf16", action="store_true",
-                            help="float32 on CUDA too (bf16 autocast is never used on CPU)")
-    parser.add_argument("--no-tensorboard", action="store_true", help="CSV logs only")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
 def _module_exists(name: str) -> bool:
     import importlib.util
 
@@ -82,20 +70,13 @@ def _data_info(root: str) -> dict:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    import torch
-
     from avworld.train.tokenizer import train_tokenizer
     from avworld.train.tokenizer_config import TokenizerConfigError, resolve
 
     model_cfg, cfg = resolve(args.kind, args.preset, args.overrides)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise TokenizerConfigError(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads, TokenizerConfigError)
     out = Path(args.out or f"runs/tokenizer-{args.kind}-{args.preset}")
-    if not args.resume and (out / "checkpoints").is_dir() and any((out / "checkpoints").glob("ckpt_*.pt")):
-        raise TokenizerConfigError(f"{out} already holds checkpoints; add --resume to continue that run or pick "
-                                   "another --out")
+    check_new_run(out, args.resume, TokenizerConfigError)
     summary = train_tokenizer(args.kind, model_cfg, cfg, args.data, out, resume=args.resume,
                               progress=not args.no_progress, tensorboard=not args.no_tensorboard,
                               time_limit_s=None if args.time_limit is None else 60.0 * args.time_limit,

@@ -65,16 +65,12 @@ def add_apply_commands(wsub) -> None:
 
 
 def _setup(args):
-    import torch
-
+    from avworld.train.run_options import set_threads
     from avworld.train.worldmodel_checkpoint import load_worldmodel
     from avworld.train.worldmodel_config import WorldModelConfigError
     from avworld.train.worldmodel_generate import check_latents, check_tokenizers, load_tokenizers
 
-    if args.threads is not None:
-        if args.threads < 1:
-            raise WorldModelConfigError(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads, WorldModelConfigError)
     if args.batch_size < 1 or args.steps < 1:
         raise WorldModelConfigError(f"--batch-size and --steps must be >= 1, got {args.batch_size}, {args.steps}")
     model = load_worldmodel(args.checkpoint)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from avworld.train.checkpoint import CheckpointError, CorruptCheckpointError, latest_checkpoint, save_checkpoint
+from avworld.train.checkpoint import CheckpointError, CorruptCheckpointError, resolve_checkpoint, save_checkpoint
 
 FORMAT, VERSION = "avworld-worldmodel", 1
 
@@ -60,14 +60,15 @@ def model_config_from_dict(values: dict):
     return AVCDiTConfig(**values)
 
 
+#: Shipped world models (``load_worldmodel("cpu-tiny")``), exported with :func:`export_worldmodel`.
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints" / "worldmodel"
+SHIPPED = {"cpu-tiny": "cpu_tiny.pt"}
+
+
 def _resolve(path: str | Path) -> Path:
-    p = Path(path)
-    if p.is_dir():
-        p = latest_checkpoint(p)
-    if not p.is_file():
-        raise WorldModelCheckpointError(f"{p}: no such world-model checkpoint; pass a .pt file or a run directory "
-                                        "written by `avworld worldmodel train`")
-    return p
+    return resolve_checkpoint(path, {k: SHIPPED_DIR / v for k, v in SHIPPED.items()}, WorldModelCheckpointError,
+                              "world-model", "pass a .pt file or a run directory written by `avworld worldmodel "
+                              "train`, or 'cpu-tiny' for the shipped one")
 
 
 def load_worldmodel_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[dict, Path]:
@@ -142,7 +143,20 @@ def load_worldmodel(path: str | Path, map_location: str | torch.device = "cpu", 
     model.diffusion = GaussianDiffusion(int(train.get("diffusion_steps", 1000)), train.get("schedule", "linear"),
                                         learn_sigma=config.learn_sigma)
     model.checkpoint_info = {k: ckpt.get(k) for k in ("stage", "stages", "step", "latents", "train_config",
-                                                      "metrics")}
+                                                      "metrics", "exported")}
     model.checkpoint_info["path"] = str(p)
     model.stage = int(ckpt.get("stage") or 3)
     return model.to(map_location).eval()
+
+
+def export_worldmodel(src: str | Path, dst: str | Path, half: bool = True) -> Path:
+    """A shippable copy of ``src``: the EMA weights only (float16 when ``half``), the model and train
+    configs, stage, step, metrics and the latents' tokenizer identity. It loads, generates and
+    evaluates like the original (:func:`load_worldmodel`) but cannot be resumed."""
+    ckpt, p = load_worldmodel_checkpoint(src)
+    weights = ckpt.get("ema") or ckpt["model"]
+    weights = {k: (v.half() if half and v.is_floating_point() else v) for k, v in weights.items()}
+    keep = ("model_config", "train_config", "stages", "stage", "step", "latents", "metrics")
+    state = {k: ckpt[k] for k in keep if k in ckpt}
+    state.update(model=weights, ema=None, exported={"from": str(p), "half": bool(half), "step": ckpt.get("step")})
+    return save_worldmodel_checkpoint(dst, state)

@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from avworld.train.tokenizer_cli import add_run_options
+from avworld.train.run_options import add_run_options, check_new_run, set_threads
 
 
 def add_commands(sub) -> None:
@@ -46,14 +46,21 @@ def add_commands(sub) -> None:
     add_run_options(tr, bf16=True)
     tr.set_defaults(func=_cmd_train)
 
+    ex = wsub.add_parser("export", help="a small shippable copy of a run (EMA weights, float16)",
+                         description="Writes the EMA weights (float16 unless --float32), configs, stage, step and "
+                                     "the latents' tokenizer identity: it generates and evaluates like the run but "
+                                     "cannot be resumed.")
+    ex.add_argument("--checkpoint", required=True, help="run directory or .pt (`avworld worldmodel train`)")
+    ex.add_argument("--out", required=True, help="the .pt file to write")
+    ex.add_argument("--float32", action="store_true", help="keep float32 weights (twice the size)")
+    ex.set_defaults(func=_cmd_export)
+
     from avworld.train.worldmodel_apply import add_apply_commands
 
     add_apply_commands(wsub)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    import torch
-
     from avworld.train.worldmodel import train_worldmodel
     from avworld.train.worldmodel_config import WorldModelConfigError, parse_stages, resolve
     from avworld.train.worldmodel_data import check_stages, fit_latents, latents_info
@@ -63,14 +70,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     info = latents_info(args.data, args.latents)
     check_stages(info, stages)
     model_cfg = fit_latents(model_cfg, info, explicit)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise WorldModelConfigError(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads, WorldModelConfigError)
     out = Path(args.out or f"runs/worldmodel-{args.preset}")
-    if not args.resume and (out / "checkpoints").is_dir() and any((out / "checkpoints").glob("ckpt_*.pt")):
-        raise WorldModelConfigError(f"{out} already holds checkpoints; add --resume to continue that run or pick "
-                                    "another --out")
+    check_new_run(out, args.resume, WorldModelConfigError)
     if args.resume and args.init:
         raise WorldModelConfigError("--init starts a new run; a resumed run continues from its own checkpoint")
     if stages[0] > 1 and not args.resume and not args.init:
@@ -89,4 +91,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     m = summary.get("metrics") or {}
     print(json.dumps({"stages": summary["stages"], "step": summary["step"], "val_loss": m.get("val/loss"),
                       "checkpoint": summary["checkpoint"], "seconds": summary["seconds"]}))
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from avworld.train.worldmodel_checkpoint import export_worldmodel
+
+    path = export_worldmodel(args.checkpoint, args.out, half=not args.float32)
+    print(json.dumps({"exported": str(path), "bytes": path.stat().st_size}))
     return 0
