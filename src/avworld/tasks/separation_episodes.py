@@ -169,9 +169,13 @@ def check_distinct_types(types: Sequence[str], where: str) -> None:
 
 
 # ---------------------------------------------------------------------------- sounds
-@functools.lru_cache(maxsize=2)
 def sound_bank(seed: int = 0, sample_rate_hz: int = 16000):
-    """The built-in bank (one per process and seed: building one takes ~1-2 s)."""
+    """The built-in bank (one per process, seed and rate: building one takes ~1-2 s)."""
+    return _bank(int(seed), int(sample_rate_hz))
+
+
+@functools.lru_cache(maxsize=2)
+def _bank(seed: int, sample_rate_hz: int):
     from avworld.sounds import SoundBank
 
     return SoundBank(sample_rate_hz=sample_rate_hz, seed=seed)
