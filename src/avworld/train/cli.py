@@ -174,7 +174,7 @@ def _cmd_train_nav(args) -> int:
     shown = {k: round(v, 4) for k, v in result.items() if k.startswith("episode/") or k == "update"}
     if result.get("stopped_by") == "signal":
         name = result.get("stop_signal") or "SIGTERM"
-        if main_rank:
+        if main_rank and name != "SIGINT":  # after Ctrl-C the trainer's one line has said it all
             print(f"interrupted by {name} after update {result.get('update')}, checkpoint in {out}; {again} to "
                   f"resume: {json.dumps(shown)}")
         return 128 + int(getattr(signal, name, signal.SIGTERM))  # the shell's code for death by that signal

@@ -265,7 +265,7 @@ class PPOTrainer:
                     values["stopped_by"] = reason
                     if reason == "signal":  # None on a rank that was not signalled itself
                         values["stop_signal"] = stop.signal_name
-                    if self.dist.is_main:
+                    if self.dist.is_main and not (reason == "signal" and stop.signal_name == "SIGINT"):
                         what = (f"time limit {cfg.time_limit_s:.0f} s reached" if reason == "time_limit"
                                 else f"stopped by {stop.signal_name or 'a signal on another rank'}")
                         saved = "checkpoint written; " if self.out_dir is not None else ""

@@ -36,10 +36,10 @@ class StopRequest:
                                     "without a final checkpoint; --resume continues from the last one")
         self.requested = True
         self.signal_name = signal.Signals(signum).name
-        if self.announce:
-            print(f"\n{self.signal_name} received: stopping at the end of the update in progress (or of the "
-                  "next one, if this one is already being saved) with a checkpoint; send it again to abort "
-                  "at once", file=sys.stderr, flush=True)
+        if self.announce:  # the one line a Ctrl-C prints (the CLIs add nothing after a SIGINT stop)
+            what = "interrupted" if signum == signal.SIGINT else f"{self.signal_name} received"
+            print(f"{what}; finishing the update in progress and writing a checkpoint: rerun the same command "
+                  "with --resume to continue (press Ctrl-C again to abort at once)", file=sys.stderr, flush=True)
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():

@@ -82,8 +82,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
                               time_limit_s=None if args.time_limit is None else 60.0 * args.time_limit,
                               device=args.device, data_info=_data_info(args.data))
     if summary.get("stopped"):
-        print(f"stopped ({summary['stopped']}) at step {summary['step']:,}, checkpoint {summary['checkpoint']}; "
-              "rerun the same command with --resume to continue")
+        if summary["stopped"] != "SIGINT":  # after Ctrl-C the trainer's one line said it all
+            print(f"stopped ({summary['stopped']}) at step {summary['step']:,}, checkpoint {summary['checkpoint']}; "
+                  "rerun the same command with --resume to continue")
         return 130 if summary["stopped"] in ("SIGINT", "SIGTERM") else 0
     print(json.dumps({k: summary[k] for k in ("kind", "step", "latent_scale", "checkpoint", "seconds")}))
     if summary.get("metrics"):

@@ -84,9 +84,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
                                time_limit_s=None if args.time_limit is None else 60.0 * args.time_limit,
                                device=args.device, bf16=False if args.no_bf16 else None)
     if summary.get("stopped"):
-        print(f"stopped ({summary['stopped']}) at step {summary['step']:,} of {summary['total_steps']:,} (stage "
-              f"{summary['stage']}), checkpoint {summary['checkpoint']}; rerun the same command with --resume to "
-              "continue")
+        if summary["stopped"] != "SIGINT":  # after Ctrl-C the trainer's one line said it all
+            print(f"stopped ({summary['stopped']}) at step {summary['step']:,} of {summary['total_steps']:,} (stage "
+                  f"{summary['stage']}), checkpoint {summary['checkpoint']}; rerun the same command with --resume to "
+                  "continue")
         return 130 if summary["stopped"] in ("SIGINT", "SIGTERM") else 0
     m = summary.get("metrics") or {}
     print(json.dumps({"stages": summary["stages"], "step": summary["step"], "val_loss": m.get("val/loss"),
