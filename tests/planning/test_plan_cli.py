@@ -57,6 +57,7 @@ def test_plan_eval_and_report(inputs, capsys):
     assert main(["plan", "report", "--runs", str(d / "policy"), str(d / "oracle"), "--maps", "1",
                  "--out", str(d / "report")]) == 0
     html = (d / "report" / "report.html").read_text()
+    assert "| oracle B=2 H=2 K=2 | 2 |" in (d / "report" / "table.md").read_text()
     assert "oracle B=2 H=2 K=2" in html and "policy" in html
     import re
 

@@ -1,6 +1,6 @@
 """``avworld plan report``: several ``plan eval`` runs on one page (seed 001's Table 8 and Fig. 7 analogue).
 
-The table has one row per run (SPL, SoftSPL, NA, SNA, success with 95 % CIs, seconds per step);
+The table (also ``table.md``) has one row per run (SPL, SoftSPL, NA, SNA, success with 95 % CIs, s/step);
 the maps show the same episodes with every run's path on the house's top-down map; each run's
 video (what its agent saw and heard) is embedded.
 """
@@ -78,6 +78,8 @@ def write_report(run_dirs: list[str | Path], out: str | Path, maps: int = 4) -> 
                   "Rows: the plain policy, planning with the AV-CDiT world model (AVWM) and with the simulator "
                   "(Oracle WM); B beam width, H horizon, K candidates. Means with 95% Student-t intervals.")
     header, rows = table_rows(runs)
+    md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
+    (out / "table.md").write_text("\n".join(md) + "\n")
     rep.heading("Navigation metrics")
     rep.table(header, rows)
     common = [e for e in runs[0]["paths"] if all(e in r["paths"] for r in runs)]
