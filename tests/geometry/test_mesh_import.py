@@ -322,7 +322,8 @@ def test_an_upside_down_house_warns_from_its_navigable_area(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UpAxisWarning)
         assert warn_if_suspect(good, NavGrid.build(good, NavConfig())) == []
-    flipped = import_mesh(bare, MeshImportConfig(up_axis="-y"))  # the roof is now the floor
+    with pytest.warns(UpAxisWarning, match="upside down"):  # caught at import already (furnishing)
+        flipped = import_mesh(bare, MeshImportConfig(up_axis="-y"))  # the roof is now the floor
     nav = NavGrid.build(flipped, NavConfig())
     assert navigable_reasons(flipped, nav)
     with pytest.warns(UpAxisWarning, match=r"navigable area .* is only \d+ % of the floor-plan area.*--up-axis y"):
@@ -344,3 +345,23 @@ def test_the_floor_below_a_large_horizontal_surface_warns():
               meta={"floor_z": 0.0, "importer": "avworld.geometry.mesh_import", "up_axis": "z"})
     assert any("not the lowest large horizontal surface" in r for r in shape_reasons(s))
     assert shape_reasons(room) == []  # the room alone: its floor slab is only 0.1 m thick
+
+
+@pytest.mark.parametrize("rooms", [2, 3])
+def test_an_upside_down_house_with_a_large_navigable_share_warns_from_its_furnishing(tmp_path, rooms):
+    """These two houses keep > 30 % navigable upside down (the navigable-area check is silent);
+    their furniture then hangs from the ceiling, which the import-time check sees."""
+    import warnings
+
+    from avworld.geometry.navigation import NavConfig, NavGrid
+    from avworld.geometry.up_axis_check import MAX_FURNISHING_HEIGHT, furnishing_height, navigable_reasons
+
+    _, _, bare = _house_files(tmp_path, rooms=rooms)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UpAxisWarning)
+        good = import_mesh(bare)
+    assert furnishing_height(good)[0] < MAX_FURNISHING_HEIGHT - 0.05
+    with pytest.warns(UpAxisWarning, match=r"hangs from the ceiling.*upside down.*--up-axis"):
+        flipped = import_mesh(bare, MeshImportConfig(up_axis="-y"))
+    assert furnishing_height(flipped)[0] > MAX_FURNISHING_HEIGHT + 0.05
+    assert navigable_reasons(flipped, NavGrid.build(flipped, NavConfig())) == []  # the other check misses it

@@ -6,8 +6,9 @@ that the floor is not really a floor, and warn with :class:`UpAxisWarning` (a Py
 warning the CLI prints) naming ``--up-axis``:
 
 * :func:`shape_reasons` (cheap, run by :func:`~avworld.geometry.mesh_import.import_mesh`):
-  the floor is not the lowest large horizontal surface, or the scene is taller above its
-  floor than it is wide (a house lying on its side);
+  the floor is not the lowest large horizontal surface, the furnishing hangs from the ceiling
+  (a house upside down: :func:`furnishing_height`), or the scene is taller above its floor
+  than it is wide (a house lying on its side);
 * :func:`navigable_reasons` (needs a navigation grid, run by ``avworld scene show``): the
   navigable area is a small fraction of the floor-plan area (the area under any geometry).
 
@@ -28,6 +29,11 @@ MIN_NAVIGABLE_FRACTION = 0.3
 #: A large horizontal surface this far (m) below the detected floor is suspicious (floor
 #: slabs and rugs are thinner).
 MAX_BELOW_FLOOR_M = 0.5
+#: Furnishing whose area-weighted mean height lies above this fraction of the floor-to-ceiling
+#: height hangs from the ceiling: the mesh is upside down (procedural houses: 0.33-0.44 standing,
+#: 0.54-0.65 upside down, 24 houses of 3-7 rooms), when it has at least MIN_FURNISHING_M2 of area.
+MAX_FURNISHING_HEIGHT = 0.5
+MIN_FURNISHING_M2 = 2.0
 #: The scene may be this many metres tall above its floor before the height/width check applies
 #: (a few storeys of a narrow house are fine).
 MIN_SUSPICIOUS_HEIGHT_M = 4.0
@@ -39,20 +45,44 @@ class UpAxisWarning(UserWarning):
     """An imported mesh looks as if it was read with the wrong up axis (see ``--up-axis``)."""
 
 
-def _horizontal_levels(scene, bin_m: float = 0.05, min_share: float = 0.2) -> float | None:
-    """Height of the lowest bin of horizontal (up- or down-facing) area holding at least
-    ``min_share`` of the largest bin's area; None without horizontal faces."""
+def _face_areas(scene) -> np.ndarray:
+    t = scene.triangles
+    return 0.5 * np.linalg.norm(np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]), axis=1)
+
+
+def _horizontal_levels(scene, bin_m: float = 0.05, min_share: float = 0.2, highest: bool = False) -> float | None:
+    """Height of the lowest (``highest``: the highest) bin of horizontal (up- or down-facing) area
+    holding at least ``min_share`` of the largest bin's area; None without horizontal faces."""
     t = scene.triangles
     n = scene.face_normals
-    area = 0.5 * np.linalg.norm(np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]), axis=1)
+    area = _face_areas(scene)
     sel = np.abs(n[:, 2]) > 0.9
     if not np.any(sel) or area[sel].sum() <= 0:
         return None
     z = t[sel, :, 2].mean(axis=1)
     idx = np.floor((z - z.min()) / bin_m).astype(np.int64)
     hist = np.bincount(idx, weights=area[sel])
-    lowest = int(np.flatnonzero(hist >= min_share * hist.max())[0])
-    return float(z.min() + lowest * bin_m)
+    big = np.flatnonzero(hist >= min_share * hist.max())
+    return float(z.min() + int(big[-1] if highest else big[0]) * bin_m)
+
+
+def furnishing_height(scene) -> tuple[float, float] | None:
+    """(area-weighted mean height of the furnishing, as a fraction of the floor-to-ceiling height;
+    its area in m^2). Furnishing: every face whose centre lies more than 0.1 m above the floor and
+    below the ceiling (the highest large horizontal surface) and that spans less than 60 % of that
+    height (full-height walls excluded). None for scenes under 1.5 m tall."""
+    floor_z = float(scene.floor_z)
+    top = _horizontal_levels(scene, highest=True)
+    if top is None or top - floor_z < 1.5:
+        return None
+    height = top - floor_z
+    z = scene.triangles[:, :, 2]
+    zc = z.mean(axis=1)
+    keep = (zc > floor_z + 0.1) & (zc < top - 0.1) & (np.ptp(z, axis=1) < 0.6 * height)
+    area = _face_areas(scene)[keep]
+    if area.sum() <= 0:
+        return None
+    return float(((zc[keep] - floor_z) / height * area).sum() / area.sum()), float(area.sum())
 
 
 def thinnest_source_axis(scene) -> str | None:
@@ -88,6 +118,10 @@ def shape_reasons(scene) -> list[str]:
     if lowest is not None and lowest < floor_z - MAX_BELOW_FLOOR_M:
         reasons.append(f"the floor (z={floor_z:.2f} m) is not the lowest large horizontal surface "
                        f"(one lies at z={lowest:.2f} m)")
+    furnishing = furnishing_height(scene)
+    if furnishing is not None and furnishing[0] > MAX_FURNISHING_HEIGHT and furnishing[1] >= MIN_FURNISHING_M2:
+        reasons.append(f"the furnishing ({furnishing[1]:.0f} m^2) hangs from the ceiling: its mean height is "
+                       f"{100 * furnishing[0]:.0f} % of the floor-to-ceiling height (the mesh looks upside down)")
     ext = np.ptp(scene.vertices[:, :2], axis=0)
     height = float(scene.vertices[:, 2].max()) - floor_z
     if height > MIN_SUSPICIOUS_HEIGHT_M and height > float(ext.min()):
