@@ -98,7 +98,7 @@ def test_presets_keep_the_seeds_optimiser():
 def test_cli_data_train_eval(tmp_path, one_torch_thread, capsys):
     d, run, neural, rep = (tmp_path / n for n in ("d", "run", "neural", "rep"))
     common = ["--set", "model.channels=4", "--set", "model.blocks=2", "--set", "model.emb_dim=8",
-              "--set", "train.steps=2", "--set", "train.crop=200", "--set", "train.val_examples=1",
+              "--set", "train.steps=2", "--set", "train.crop=0", "--set", "train.val_examples=1",
               "--no-progress", "--no-tensorboard", "--threads", "1", "--device", "cpu"]
     assert main(["synthesis", "data", "--out", str(d), "--envs", "1", "--rooms", "2", "--placements", "2",
                  "--poses", "4", "--clip-s", "0.05", "--set", "preroll_s=0.05", "--set", "max_distance_m=4",

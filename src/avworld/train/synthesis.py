@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from avworld.data.synthesis import load_split, manifest_config
+from avworld.models.synthesis import tf
 from avworld.models.synthesis.flow import flow_loss
 from avworld.models.synthesis.refiner import GatedConvRefiner, RefinerConfig
 from avworld.train.synthesis_config import SynthesisTrainConfig
@@ -38,8 +39,11 @@ def tensors(split: dict, device="cpu") -> dict:
             "pose": torch.as_tensor(pose, dtype=torch.float32, device=device)}
 
 
-def draw_batch(data: dict, cfg: SynthesisTrainConfig, step: int) -> dict:
-    """The batch of ``step``: a pure function of (cfg.seed, step) and the data."""
+def draw_batch(data: dict, cfg: SynthesisTrainConfig, step: int, domain: str = "wave") -> dict:
+    """The batch of ``step``: a pure function of (cfg.seed, step) and the data.
+
+    ``domain="mag"``: x_tx, x_sim and x_rx as compressed STFT magnitudes (models/synthesis/tf.py).
+    """
     n, T = data["x_tx"].shape
     rng = np.random.default_rng([cfg.seed, step, 17])
     idx = torch.as_tensor(rng.integers(0, n, cfg.batch_size))
@@ -52,6 +56,8 @@ def draw_batch(data: dict, cfg: SynthesisTrainConfig, step: int) -> dict:
     g = win[:, None, :].expand(-1, 2, -1)
     x_sim = torch.gather(data["x_sim"][idx], 2, g)
     x_rx = torch.gather(data["x_rx"][idx], 2, g)
+    if domain == "mag":
+        x_tx, x_sim, x_rx = tf.encode(x_tx), tf.encode(x_sim), tf.encode(x_rx)
     if cfg.start == "neural":
         x_sim = torch.zeros_like(x_sim)
     gen = torch.Generator().manual_seed(int(np.random.default_rng([cfg.seed, step, 29]).integers(2 ** 62)))
@@ -119,13 +125,15 @@ def _val_loss(model, val: dict, cfg: SynthesisTrainConfig) -> float:
     if not len(val["x_tx"]):
         return float("nan")
     n = len(val["x_tx"])
+    x_tx, x_sim, x_rx = val["x_tx"], val["x_sim"], val["x_rx"]
+    if model.config.domain == "mag":
+        x_tx, x_sim, x_rx = tf.encode(x_tx), tf.encode(x_sim), tf.encode(x_rx)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     t = torch.rand(n, generator=gen)
-    eps = torch.randn(val["x_rx"].shape, generator=gen)
-    x_sim = torch.zeros_like(val["x_sim"]) if cfg.start == "neural" else val["x_sim"]
+    eps = torch.randn(x_rx.shape, generator=gen)
+    x_sim = torch.zeros_like(x_sim) if cfg.start == "neural" else x_sim
     model.eval()
-    loss = flow_loss(model, val["x_tx"], x_sim, val["x_rx"], val["pose"], t.to(x_sim.device),
-                     eps.to(x_sim.device), cfg.sigma)
+    loss = flow_loss(model, x_tx, x_sim, x_rx, val["pose"], t.to(x_sim.device), eps.to(x_sim.device), cfg.sigma)
     model.train()
     return float(loss)
 
@@ -141,6 +149,11 @@ def train_refiner(data_dir: str | Path, out_dir: str | Path, model_cfg: RefinerC
     from avworld.train.stop import StopRequest
 
     out = Path(out_dir)
+    if model_cfg.domain == "mag" and 0 < cfg.crop < tf.N_FFT:
+        from avworld.train.synthesis_config import SynthesisConfigError
+
+        raise SynthesisConfigError(f"train.crop={cfg.crop}: the magnitude refiner needs crops of at least "
+                                   f"{tf.N_FFT} samples (or 0 for whole clips)")
     data_cfg = manifest_config(data_dir)
     train = tensors(load_split(data_dir, "train"), device)
     test = load_split(data_dir, "test")
@@ -179,7 +192,7 @@ def train_refiner(data_dir: str | Path, out_dir: str | Path, model_cfg: RefinerC
     try:
         with StopRequest() as stop:
             while step < cfg.steps:
-                b = draw_batch(train, cfg, step)
+                b = draw_batch(train, cfg, step, model_cfg.domain)
                 loss = flow_loss(model, b["x_tx"], b["x_sim"], b["x_rx"], b["pose"], b["t"], b["eps"], cfg.sigma)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

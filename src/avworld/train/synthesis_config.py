@@ -1,8 +1,10 @@
 """Training config and presets of the π-AVAS refiner (``avworld synthesis train --preset``).
 
-* ``cpu``: 16 channels, random 0.25 s crops (4,000 samples at 16 kHz) of the 0.5 s clips, batch 4:
-  about 0.5 s per step on one core, trained for an hour in ``docs/results.md``.
-* ``gpu``: the seed's network width (64 channels) on whole clips, batch 4, 200 epochs' worth of steps.
+* ``cpu``: the refiner on compressed STFT magnitudes (``domain="mag"``), 64 channels, whole 0.5 s clips
+  (63 frames), batch 4: about 0.25 s per step on one busy core; the run of ``docs/results.md``.
+* ``cpu-wave``: the refiner on the raw waveform, 16 channels, random 0.25 s crops (4,000 samples):
+  0.5 s per step on a free core, 2-3 s on the shared machine.
+* ``gpu``: the waveform refiner at 64 channels on whole clips, batch 4, 200 epochs' worth of steps.
 
 Both keep the seed's optimiser: Adam (0.9, 0.999), lr 5e-4, weight decay 1e-4, sigma 1e-4.
 ``--set model.channels=32`` / ``--set train.steps=100`` override single fields.
@@ -58,7 +60,10 @@ class SynthesisTrainConfig:
 
 
 PRESETS = {
-    "cpu": (RefinerConfig(channels=16, emb_dim=64), SynthesisTrainConfig(steps=6000, crop=4000)),
+    # compressed STFT magnitudes: 63 frames per 0.5 s clip, ~0.25 s per step on one busy core
+    "cpu": (RefinerConfig(channels=64, emb_dim=128, domain="mag"), SynthesisTrainConfig(steps=6000, crop=0)),
+    # the raw waveform at CPU size: 8,000 samples per clip make it ~10x dearer per step
+    "cpu-wave": (RefinerConfig(channels=16, emb_dim=64), SynthesisTrainConfig(steps=6000, crop=4000)),
     # 200 epochs of the default data's 384 training clips at batch 4
     "gpu": (RefinerConfig(channels=64, emb_dim=128), SynthesisTrainConfig(steps=19_200, crop=0,
                                                                           checkpoint_every=1000)),

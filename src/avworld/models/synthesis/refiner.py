@@ -1,7 +1,9 @@
-"""The π-AVAS velocity network u_t(psi, x_tx, p; theta) on the binaural waveform.
+"""The π-AVAS velocity network u_t(psi, x_tx, p; theta) on the binaural waveform or its spectrogram.
 
-A WaveNet/DiffWave-style stack of gated dilated convolutions over the raw binaural waveform
-(time domain, not a spectrogram): ``blocks`` (30) blocks, each tanh(a) * sigmoid(b) of a dilated
+A WaveNet/DiffWave-style stack of gated dilated convolutions over time: with ``domain="wave"`` over
+the raw binaural waveform (2 channels, one step per sample), with ``domain="mag"`` over compressed
+STFT magnitudes (:mod:`avworld.models.synthesis.tf`: 2 x 257 channels, one step per 128-sample
+frame; the source audio as 257 channels). ``blocks`` (30) blocks, each tanh(a) * sigmoid(b) of a dilated
 kernel-3 convolution (dilations cycling 2^0 .. 2^9) plus the block's projection of the source-audio
 features, with a residual path back into the stack and a skip path to the output. The conditioning:
 the source audio x_tx as a local (per-sample) signal added inside every gate, and one global vector
@@ -18,6 +20,7 @@ import torch
 from torch import nn
 
 from avworld.models.synthesis.pose import num_pose_features, pose_features
+from avworld.models.synthesis.tf import BINS
 
 
 class RefinerConfigError(ValueError):
@@ -33,14 +36,23 @@ class RefinerConfig:
     kernel_size: int = 3
     emb_dim: int = 128
     pose_freqs: int = 6
+    #: "wave" (raw binaural waveform) or "mag" (compressed STFT magnitudes, models/synthesis/tf.py)
+    domain: str = "wave"
 
     def __post_init__(self) -> None:
+        if self.domain not in ("wave", "mag"):
+            raise RefinerConfigError(f"domain must be 'wave' or 'mag', got {self.domain!r}")
         if self.channels < 2 or self.blocks < 1 or self.dilation_cycle < 1 or self.kernel_size % 2 == 0:
             raise RefinerConfigError(f"bad RefinerConfig {self}: channels >= 2, blocks >= 1, dilation_cycle >= 1, "
                                      "odd kernel_size")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def io_channels(self) -> tuple[int, int]:
+        """(channels of psi and of the velocity, channels of the source-audio input)."""
+        return (2, 1) if self.domain == "wave" else (2 * BINS, BINS)
 
     @property
     def receptive_field(self) -> int:
@@ -72,19 +84,23 @@ class GatedBlock(nn.Module):
 
 
 class GatedConvRefiner(nn.Module):
-    """``forward(psi (B, 2, T), x_tx (B, T), pose (B, 7) = listener (x, y, z, yaw) + source (x, y, z), t (B,))``."""
+    """``forward(psi, x_tx, pose (B, 7) = listener (x, y, z, yaw) + source (x, y, z), t (B,))``.
+
+    wave: psi (B, 2, T), x_tx (B, T); mag: psi (B, 514, frames), x_tx (B, 257, frames).
+    """
 
     def __init__(self, config: RefinerConfig | None = None) -> None:
         super().__init__()
         cfg = self.config = config or RefinerConfig()
         c, e = cfg.channels, cfg.emb_dim
-        self.inp = nn.Conv1d(2, c, 1)
-        self.tx = nn.Sequential(nn.Conv1d(1, c, 3, padding=1), nn.SiLU(), nn.Conv1d(c, c, 1))
+        io, cond = cfg.io_channels
+        self.inp = nn.Conv1d(io, c, 1)
+        self.tx = nn.Sequential(nn.Conv1d(cond, c, 3, padding=1), nn.SiLU(), nn.Conv1d(c, c, 1))
         self.t_mlp = nn.Sequential(nn.Linear(e, e), nn.SiLU(), nn.Linear(e, e))
         self.p_mlp = nn.Sequential(nn.Linear(num_pose_features(cfg.pose_freqs), e), nn.SiLU(), nn.Linear(e, e))
         self.blocks = nn.ModuleList(GatedBlock(c, e, 2 ** (i % cfg.dilation_cycle), cfg.kernel_size)
                                     for i in range(cfg.blocks))
-        self.head = nn.Sequential(nn.ReLU(), nn.Conv1d(c, c, 1), nn.ReLU(), nn.Conv1d(c, 2, 1))
+        self.head = nn.Sequential(nn.ReLU(), nn.Conv1d(c, c, 1), nn.ReLU(), nn.Conv1d(c, io, 1))
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
 
