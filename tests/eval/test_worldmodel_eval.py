@@ -48,6 +48,24 @@ def test_perceptual_metrics_need_local_weights(tmp_path):
     (tmp_path / "w.pt").write_bytes(b"x")
     with pytest.raises(we.PerceptualMetricUnavailableError):
         we.check_perceptual_weights({"fad": str(tmp_path / "w.pt")})
+    with pytest.raises(we.MissingWeightsError):  # LPIPS as BACKBONE,LINEAR: both must exist
+        we.check_perceptual_weights({"lpips": f"{tmp_path / 'w.pt'},{tmp_path / 'none.pt'}"})
+    assert "computed" in we.check_perceptual_weights({"lpips": str(tmp_path / "w.pt")})["lpips"]
+
+
+def test_eval_with_lpips_weights_adds_an_lpips_column(run, tmp_path, fake_tok, one_torch_thread):
+    from avworld.train.worldmodel_apply import evaluate
+    from avworld.train.worldmodel_checkpoint import load_worldmodel
+    from tests.eval.test_lpips import reference_state
+
+    torch.save(reference_state(), tmp_path / "lpips.pth")
+    root, ckpt = run
+    res = evaluate(load_worldmodel(ckpt), fake_tokenizers(), root, "lat", deltas=(1,), modes=("fixed",), steps=2,
+                   max_items=3, perceptual={"lpips": str(tmp_path / "lpips.pth")})
+    table = res["tables"]["fixed"][1]
+    assert table["world model"]["lpips"]["n"] == 3 and table["copy-last"]["lpips"]["mean"] >= 0
+    assert "lpips" in table["tokenizer round-trip"] and "lpips" not in table["reward: train mean per Δ"]
+    assert res["perceptual"]["lpips"].startswith("computed")
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +101,7 @@ def test_eval_cli_writes_tables_with_baselines_json_csv_and_html(run, tmp_path, 
             assert {"world model", "copy-last", "tokenizer round-trip", "reward: train mean per Δ",
                     "reward: train mean per Δ and action"} <= set(table)
             wm = table["world model"]
-            assert wm["n"] == 5 and set(we.METRICS) <= set(wm)
+            assert wm["n"] == 5 and set(we.METRICS) - {"lpips"} <= set(wm) and "lpips" not in wm
             assert wm["psnr"]["ci95"][0] <= wm["psnr"]["mean"] <= wm["psnr"]["ci95"][1]
             assert "reward_mse" in table["reward: train mean per Δ"] and "psnr" in table["copy-last"]
             assert set(res["frechet"][mode][d]) == {"rgb world model", "rgb copy-last", "audio world model",

@@ -33,11 +33,12 @@ from avworld.eval import image_metrics as im
 from avworld.eval.nav_metrics import MetricError
 from avworld.eval.tokenizer_report import CAP_DB, format_cell, jsonable, summarize
 
-METRICS = ("psnr", "ssim", "lsd", "spectral_ssim", "ild_error", "itd_error", "reward_mse")
-UNITS = {"psnr": "dB", "ssim": "", "lsd": "dB", "spectral_ssim": "", "ild_error": "dB", "itd_error": "ms",
-         "reward_mse": ""}
+METRICS = ("psnr", "ssim", "lpips", "lsd", "spectral_ssim", "ild_error", "itd_error", "reward_mse")
+UNITS = {"psnr": "dB", "ssim": "", "lpips": "", "lsd": "dB", "spectral_ssim": "", "ild_error": "dB",
+         "itd_error": "ms", "reward_mse": ""}
 FD_LABEL = "avworld encoder FD, not comparable to FID/FAD"
-PERCEPTUAL = {"lpips": "LPIPS (VGG/AlexNet linear-layer weights)", "dreamsim": "DreamSim (ensemble weights)",
+PERCEPTUAL = {"lpips": "LPIPS-alex (torchvision's AlexNet state dict and LPIPS v0.1 alex.pth: one merged file "
+                       "or BACKBONE,LINEAR)", "dreamsim": "DreamSim (ensemble weights)",
               "fid": "FID (Inception-v3 pool3 weights)", "fad": "FAD (VGGish weights)"}
 #: Action buckets of the reward baseline: 0.25 m in dx, dy; 15 degrees in dyaw.
 BUCKET = (0.25, 0.25, math.radians(15.0))
@@ -57,16 +58,21 @@ class PerceptualMetricUnavailableError(WorldModelEvalError):
 
 def check_perceptual_weights(paths: dict) -> dict:
     """``{metric: note}`` for the table. A given path that is missing: :class:`MissingWeightsError`
-    naming what is needed; a given existing file: :class:`PerceptualMetricUnavailableError` (avworld has
-    no network for it yet, and nothing is downloaded); not given: "not computed"."""
+    naming what is needed; LPIPS with existing files: "computed" (:mod:`avworld.eval.lpips`, AlexNet
+    variant; ``PATH`` or ``BACKBONE,LINEAR``); another metric with an existing file:
+    :class:`PerceptualMetricUnavailableError` (avworld has no network for it yet, and nothing is
+    downloaded); not given: "not computed"."""
     notes = {}
     for name, what in PERCEPTUAL.items():
         p = paths.get(name)
+        parts = [x.strip() for x in str(p).split(",") if x.strip()] if p is not None else []
         if p is None:
             notes[name] = f"not computed (pass --{name}-weights PATH: {what}; nothing is downloaded)"
-        elif not Path(p).is_file():
+        elif not parts or not all(Path(x).is_file() for x in parts):
             raise MissingWeightsError(f"--{name}-weights {p}: no such file; {name.upper()} needs {what} as a local "
                                       "file (avworld downloads nothing); drop the option to skip the metric")
+        elif name == "lpips":
+            notes[name] = f"computed: LPIPS v0.1, AlexNet, weights {p}"
         else:
             raise PerceptualMetricUnavailableError(
                 f"--{name}-weights {p}: avworld has no {name.upper()} network to load these weights into yet; drop "

@@ -58,9 +58,13 @@ def add_apply_commands(wsub) -> None:
     ev.add_argument("--counterfactual", action="store_true",
                     help="also score 'what if' actions against the simulator's render (re-simulates each item)")
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
-    for name in ("lpips", "dreamsim", "fid", "fad"):
+    ev.add_argument("--lpips-weights", default=None, metavar="PATH[,PATH]",
+                    help="LPIPS-alex from local files: torchvision's AlexNet state dict and LPIPS v0.1 alex.pth, "
+                         "as BACKBONE,LINEAR or one merged file (nothing is downloaded; not computed without)")
+    for name in ("dreamsim", "fid", "fad"):
         ev.add_argument(f"--{name}-weights", default=None, metavar="PATH",
-                        help=f"local weights for {name.upper()} (nothing is downloaded; not computed without)")
+                        help=f"{name.upper()}: not implemented yet (a given file is refused with a clear error; "
+                             "nothing is downloaded)")
     ev.set_defaults(func=_cmd_eval)
 
 
@@ -102,6 +106,19 @@ def evaluate(model, tokenizers, root, name: str, split: str = "test", deltas=(1,
     from avworld.train.worldmodel_generate import MODES, GenerationError, decode_into, eval_items, generate, item_batch
 
     notes_p = we.check_perceptual_weights(perceptual or {})
+    lpips_net = None
+    if (perceptual or {}).get("lpips"):
+        from avworld.eval.lpips import load_lpips
+
+        lpips_net = load_lpips(perceptual["lpips"])
+
+    def img(pred, true) -> dict:
+        s = we.image_scores(pred, true)
+        if lpips_net is not None:
+            from avworld.eval.lpips import lpips_distance
+
+            s["lpips"] = lpips_distance(lpips_net, pred, true)
+        return s
     deltas = sorted({int(d) for d in deltas})
     if set(modes) - set(MODES) or not modes:
         raise GenerationError(f"modes must be among {MODES}, got {list(modes)}")
@@ -125,9 +142,9 @@ def evaluate(model, tokenizers, root, name: str, split: str = "test", deltas=(1,
             true_f, true_c = batch["frames"][:, d], batch["clips"][:, d]
             rt = decode_into({m: batch[f"true_{m}"][:, d - 1] for m in ("rgb", "audio") if f"true_{m}" in batch},
                              tokenizers)
-            copy = {**we.image_scores(batch["frames"][:, 0], true_f),
+            copy = {**img(batch["frames"][:, 0], true_f),
                     **we.audio_scores(batch["clips"][:, 0], true_c, sr)}
-            trip = {**(we.image_scores(rt["frames"], true_f) if "frames" in rt else {}),
+            trip = {**(img(rt["frames"], true_f) if "frames" in rt else {}),
                     **(we.audio_scores(rt["clips"], true_c, sr) if "clips" in rt else {})}
             mean, per = we.reward_baseline_predictions(base, d, batch["action"][:, d - 1])
             true_r = batch["reward"][:, d - 1]
@@ -142,7 +159,7 @@ def evaluate(model, tokenizers, root, name: str, split: str = "test", deltas=(1,
             for d, p in preds.items():
                 s = {}
                 if "frames" in p:
-                    s.update(we.image_scores(p["frames"], batch["frames"][:, d]))
+                    s.update(img(p["frames"], batch["frames"][:, d]))
                 if "clips" in p:
                     s.update(we.audio_scores(p["clips"], batch["clips"][:, d], tokenizers.sample_rate))
                 if "reward" in p:
@@ -162,7 +179,7 @@ def evaluate(model, tokenizers, root, name: str, split: str = "test", deltas=(1,
         more, what_ifs = counterfactual_scores(
             model, tokenizers, lat, pix, items, deltas, modes, base, steps=steps, sampler=sampler, seed=seed,
             batch_size=batch_size,
-            progress=None if progress is None else lambda done, n: progress(n + done, 2 * n))
+            progress=None if progress is None else lambda done, n: progress(n + done, 2 * n), image_scores=img)
         scores.update(more)
     order = ["world model", "copy-last", "tokenizer round-trip", "reward: train mean per Δ",
              "reward: train mean per Δ and action"]

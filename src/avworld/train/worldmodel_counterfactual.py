@@ -58,12 +58,16 @@ def what_if_batch(lat, pix, items, context: int, horizon: int, worlds: dict) -> 
 
 def counterfactual_scores(model, tokenizers, lat, pix, items, deltas, modes, base: dict, *, steps: int = 10,
                           sampler: str = "ddim", seed: int = 0, batch_size: int = 32,
-                          progress: Callable[[int, int], None] | None = None) -> tuple[dict, dict]:
+                          progress: Callable[[int, int], None] | None = None,
+                          image_scores: Callable | None = None) -> tuple[dict, dict]:
     """``({(mode, Δ, row): {metric: [arrays]}}, {what_if name: count})`` for the what-if items; ``mode``
     is ``"what-if fixed"`` / ``"what-if rollout"``. ``base`` is
-    :func:`~avworld.eval.worldmodel_eval.reward_baselines` of the training split."""
+    :func:`~avworld.eval.worldmodel_eval.reward_baselines` of the training split; ``image_scores``
+    (default :func:`~avworld.eval.worldmodel_eval.image_scores`) scores frames (e.g. with LPIPS added)."""
     from avworld.eval import worldmodel_eval as we
     from avworld.train.worldmodel_generate import generate
+
+    img = image_scores or we.image_scores
 
     k, horizon = model.config.context_frames, max(deltas)
     sr = tokenizers.sample_rate
@@ -81,9 +85,9 @@ def counterfactual_scores(model, tokenizers, lat, pix, items, deltas, modes, bas
             counts[str(name)] = counts.get(str(name), 0) + 1
         for d in deltas:
             true_f, true_c = batch["frames"][:, d], batch["clips"][:, d]
-            copy = {**we.image_scores(batch["frames"][:, 0], true_f),
+            copy = {**img(batch["frames"][:, 0], true_f),
                     **we.audio_scores(batch["clips"][:, 0], true_c, sr)}
-            fact = {**we.image_scores(batch["factual_frames"][:, d], true_f),
+            fact = {**img(batch["factual_frames"][:, d], true_f),
                     **we.audio_scores(batch["factual_clips"][:, d], true_c, sr)}
             mean, per = we.reward_baseline_predictions(base, d, batch["action"][:, d - 1])
             true_r = batch["reward"][:, d - 1]
@@ -99,7 +103,7 @@ def counterfactual_scores(model, tokenizers, lat, pix, items, deltas, modes, bas
             for d, p in preds.items():
                 s = {}
                 if "frames" in p:
-                    s.update(we.image_scores(p["frames"], batch["frames"][:, d]))
+                    s.update(img(p["frames"], batch["frames"][:, d]))
                 if "clips" in p:
                     s.update(we.audio_scores(p["clips"], batch["clips"][:, d], sr))
                 if "reward" in p:
