@@ -207,3 +207,10 @@ def test_state_replays_the_episode_exactly(house_env):
     env.reset(options={"episode": ep})
     other.state = env.state
     assert other.episode == ep
+
+
+def test_default_houses_grow_with_the_number_of_sources():
+    assert ActiveSeparationEnv(rgb=False).scenes[0].endswith((":5", ":6", ":7", ":8"))
+    assert ActiveSeparationEnv(rgb=False, num_sources=3).config.house_rooms == (8, 12)
+    env = ActiveSeparationEnv(rgb=False, num_sources=3, rooms=(6, 7))
+    assert env.config.house_rooms == (6, 7) and all(s.endswith((":6", ":7")) for s in env.scenes)

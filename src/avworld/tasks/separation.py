@@ -50,12 +50,13 @@ class SeparationConfig:
     ``preset``: motion and step length (``grid``: 1 m forward, 90 deg turns, 1 s steps, the
     SoundSpaces grid of the paper). ``num_steps``: observations per episode (T = 20; the
     episode is truncated after ``num_steps - 1`` actions). ``rgb`` / ``depth``: the visual
-    observations (both off = audio only, several times faster). ``num_sources``,
+    observations (both off = audio only: no rendering, ~25 % faster steps). ``num_sources``,
     ``min_separation_m``, ``sounds`` (``unheard`` / ``heard``): episode rules for episodes
     drawn on the fly in ``scenes`` (default: ``num_scenes`` houses of ``split`` with ``rooms``
-    rooms); an episode file overrides them. ``noise_snr_db``: microphone noise on the mixture
-    (None = none). ``warmup_steps``: seconds the sources play before the first observation, so
-    that step 0 already hears the room's reverberation. ``allow_stay``: add action 3 STAY
+    rooms; None = 5-8 rooms for up to 2 sources, 8-12 for more); an episode file overrides
+    them. ``noise_snr_db``: microphone noise on the mixture (None = none). ``warmup_steps``:
+    seconds the sources play before the first observation, so that step 0 already hears the
+    room's reverberation. ``allow_stay``: add action 3 STAY
     (keep the pose for a step; for the stand-in-place and DoA baselines, not the task's agent).
     """
 
@@ -74,7 +75,7 @@ class SeparationConfig:
     scenes: tuple[str, ...] = ()
     split: str = "train"
     num_scenes: int = 8
-    rooms: tuple[int, int] = (5, 8)
+    rooms: tuple[int, int] | None = None
     episode: SeparationEpisodeConfig | None = None
     episodes_per_scene: int = 1000
     warmup_steps: int = 1
@@ -99,8 +100,16 @@ class SeparationConfig:
         if self.noise_snr_db is not None and not math.isfinite(self.noise_snr_db):
             bad("noise_snr_db", f"must be a finite number of dB or None, got {self.noise_snr_db!r}")
         object.__setattr__(self, "scenes", tuple(self.scenes))
-        object.__setattr__(self, "rooms", tuple(self.rooms))
+        if self.rooms is not None:
+            object.__setattr__(self, "rooms", tuple(self.rooms))
         self.episode_config()  # validates num_sources, min_separation_m, sounds
+
+    @property
+    def house_rooms(self) -> tuple[int, int]:
+        """``rooms``, or when None houses large enough for the sources to stand 8 m apart."""
+        if self.rooms is not None:
+            return self.rooms
+        return (5, 8) if self.num_sources <= 2 else (8, 12)
 
     def episode_config(self) -> SeparationEpisodeConfig:
         base = self.episode or SeparationEpisodeConfig()
@@ -177,7 +186,7 @@ class ActiveSeparationEnv(gym.Env):
                 raise SeparationFileError(f"{episodes}: holds no episodes")
         elif episodes is not None:
             self.episodes = list(episodes)
-        self.scenes = cfg.scenes or tuple(split_scenes(cfg.split, cfg.num_scenes, cfg.rooms))
+        self.scenes = cfg.scenes or tuple(split_scenes(cfg.split, cfg.num_scenes, cfg.house_rooms))
         n_scenes = len({ep.scene for ep in self.episodes}) if self.episodes else len(self.scenes)
         self.worlds = WorldCache(self.sim_config, cfg.world_cache or min(n_scenes, 8))
         self.bank = sound_bank(cfg.bank_seed, self.sim_config.sample_rate_hz)
