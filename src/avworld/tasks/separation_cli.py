@@ -51,7 +51,8 @@ def add_commands(sub) -> None:
     make.add_argument("--split", default="test", choices=["train", "val", "test"], help="scene split (default test)")
     make.add_argument("--scenes", type=int, default=10, help="number of procedural houses of the split (default 10)")
     make.add_argument("--per-scene", type=int, default=20, help="episodes per house (default 20)")
-    make.add_argument("--rooms", type=_pair, default=(5, 8), help="LO,HI rooms per house (default 5,8)")
+    make.add_argument("--rooms", type=_pair, default=None,
+                      help="LO,HI rooms per house (default 5,8 for 2 sources, 8,12 for more: room for 8 m apart)")
     make.add_argument("--sources", type=int, default=2, help="sources per episode, 2-4 (default 2)")
     make.add_argument("--min-separation", type=float, default=8.0,
                       help="minimum horizontal distance between sources in metres (default 8)")
@@ -101,7 +102,8 @@ def _cmd_episodes_make(args) -> int:
     if not 2 <= args.sources <= 4:
         raise SeparationCliError(f"--sources must lie in 2..4, got {args.sources}")
     cfg = SeparationEpisodeConfig(num_sources=args.sources, min_separation_m=args.min_separation, sounds=args.sounds)
-    scenes = split_scenes(args.split, args.scenes, args.rooms)
+    rooms = args.rooms or ((5, 8) if args.sources <= 2 else (8, 12))
+    scenes = split_scenes(args.split, args.scenes, rooms)
     eps = []
     with Progress() as progress:
         task = progress.add_task(f"episodes ({args.split})", total=len(scenes))
@@ -109,7 +111,7 @@ def _cmd_episodes_make(args) -> int:
             eps.extend(new)
             progress.advance(task)
     path = save_separation_episodes(args.out, eps, cfg, split=args.split,
-                                    extra={"seed": args.seed, "scenes": scenes, "rooms": list(args.rooms)})
+                                    extra={"seed": args.seed, "scenes": scenes, "rooms": list(rooms)})
     print(f"{len(eps)} episodes in {len(scenes)} {args.split} houses written to {path}")
     return 0
 
