@@ -41,6 +41,9 @@ def test_known_distortions():
     assert m["stft_distance"][0] == pytest.approx(2 * magnitudes(x).norm().item(), rel=1e-5)
     assert m["si_sdr_mixture"][0] == pytest.approx(10.0, abs=0.3)  # noise nearly orthogonal to the tone
     assert m["si_sdri"][0] == pytest.approx(m["si_sdr"][0] - m["si_sdr_mixture"][0])
+    # the mixture's magnitudes with the target's phase: between the mixture and the clean target
+    assert m["si_sdr_mixture"][0] - 1 < m["si_sdr_mixture_tp"][0] < m["si_sdr"][0]
+    assert m["si_sdri_tp"][0] == pytest.approx(m["si_sdr"][0] - m["si_sdr_mixture_tp"][0])
 
 
 def test_aggregate_t_interval():

@@ -21,7 +21,7 @@ import torch
 from avworld.eval.separation_metrics import FinalEstimates, aggregate, step_metrics
 from avworld.models.separation.spectrogram import log_features, magnitudes, phases
 
-EPISODE_METRICS = ("si_sdr", "si_sdr_mixture", "si_sdri", "stft_distance")
+EPISODE_METRICS = ("si_sdr", "si_sdr_mixture", "si_sdri", "si_sdr_mixture_tp", "si_sdri_tp", "stft_distance")
 
 
 @torch.no_grad()
