@@ -191,7 +191,8 @@ def _cmd_eval_active(args: argparse.Namespace) -> int:
         n = n if args.num is None else min(n, args.num)
         result = evaluate(env, agent, passive, memory, n, seed=args.seed,
                           progress=lambda k, r: print(f"episode {k + 1}/{n}: SI-SDR {r['si_sdr']:.2f} dB "
-                                                      f"(mixture {r['si_sdr_mixture']:.2f})", flush=True))
+                                                      f"(mixture {r['si_sdr_mixture']:.2f}) {json.dumps(r)}",
+                                                      flush=True))
     finally:
         env.close()
     result.update(agent=getattr(agent, "name", args.agent), episodes=str(args.episodes), passive=str(args.passive),
