@@ -43,10 +43,10 @@ def add_eval_command(sub) -> None:
 
 
 def run_flow(model, x_tx, x_start, pose, solver: str = "euler", nfe: int = 4, batch: int = 16,
-             device: str = "cpu", domain: str = "wave", phase_from=None) -> tuple[np.ndarray, int]:
+             device: str = "cpu", domain: str = "wave", phase_from=None, power: float = 0.3) -> tuple[np.ndarray, int]:
     """psi_1 from psi_0 = ``x_start`` (N, 2, T) for every example; returns (waveforms, network calls per batch).
 
-    ``domain="mag"``: the flow runs on compressed STFT magnitudes (psi_0 = those of ``x_start``, or
+    ``domain="mag"``: the flow runs on STFT magnitudes ** ``power`` (psi_0 = those of ``x_start``, or
     exactly 0 where ``x_start`` is all zeros: the neural baseline), and the result takes the phase of
     ``phase_from`` (N, 2, T) or (N, T) (default: ``x_start``).
     """
@@ -63,14 +63,15 @@ def run_flow(model, x_tx, x_start, pose, solver: str = "euler", nfe: int = 4, ba
             p = torch.as_tensor(pose[i:i + batch], dtype=torch.float32, device=device)
             x0 = torch.as_tensor(x_start[i:i + batch], device=device)
             if domain == "mag":
-                tx = tf.encode(tx)
-                x0 = tf.encode(x0) if x0.any() else torch.zeros(len(x0), 2 * tf.BINS, tx.shape[-1], device=device)
+                tx = tf.encode(tx, power)
+                x0 = (tf.encode(x0, power) if x0.any()
+                      else torch.zeros(len(x0), 2 * tf.BINS, tx.shape[-1], device=device))
             field = CountingField(lambda psi, t, tx=tx, p=p: model(psi, tx, p, t))
             y = solve(field, x0, solver, nfe)
             if domain == "mag":
                 ph = torch.as_tensor(phase_from[i:i + batch], device=device)
                 ph = ph[:, None].expand(-1, 2, -1) if ph.ndim == 2 else ph
-                y = tf.decode(y, ph, x_tx.shape[-1])
+                y = tf.decode(y, ph, x_tx.shape[-1], power)
             outs.append(y.cpu().numpy())
             calls = field.nfe
     return np.concatenate(outs), calls
@@ -103,8 +104,9 @@ def nfe_sweep(model, data: dict, sel: np.ndarray, nfes=range(1, 11), device: str
     for solver in ("euler", "midpoint", "heun"):
         rows = {"mag": [], "env": [], "lre": []}
         for n in nfes:
+            cfg = getattr(model, "config", None)
             y, _ = run_flow(model, data["x_tx"][sel], data["x_sim"][sel], pose, solver, n, device=device,
-                            domain=getattr(getattr(model, "config", None), "domain", "wave"))
+                            domain=getattr(cfg, "domain", "wave"), power=getattr(cfg, "mag_power", 0.3))
             t = data["x_rx"][sel]
             rows["mag"].append(float(np.mean(mag_distance(y, t))))
             rows["env"].append(float(np.mean(envelope_distance(y, t))))
@@ -207,16 +209,16 @@ def evaluate(data_dir, refiner, out_dir, neural=None, solver: str = "euler", nfe
     timing = {}
     model, head = load_refiner(refiner, device)
     t0 = time.perf_counter()
-    dom = model.config.domain
     outputs["refined"], _ = run_flow(model, data["x_tx"], data["x_sim"], pose, solver, nfe, device=device,
-                                     domain=dom)
+                                     domain=model.config.domain, power=model.config.mag_power)
     seconds_audio = len(sel) * data["x_tx"].shape[1] / sr
     timing["refined_s_per_audio_s_per_nfe"] = (time.perf_counter() - t0) / seconds_audio / nfe
     nhead = None
     if neural is not None:
         nmodel, nhead = load_refiner(neural, device)
         outputs["neural"], _ = run_flow(nmodel, data["x_tx"], np.zeros_like(data["x_sim"]), pose, solver, nfe,
-                                        device=device, domain=nmodel.config.domain, phase_from=data["x_tx"])
+                                        device=device, domain=nmodel.config.domain, phase_from=data["x_tx"],
+                                        power=nmodel.config.mag_power)
     per_clip = {m: all_metrics(y, data["x_rx"], data["x_tx"], sr) for m, y in outputs.items()}
     summary = summarize(per_clip)
     summary.update({"examples": int(len(sel)), "solver": solver, "nfe": nfe, "timing": timing,

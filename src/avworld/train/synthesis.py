@@ -39,10 +39,10 @@ def tensors(split: dict, device="cpu") -> dict:
             "pose": torch.as_tensor(pose, dtype=torch.float32, device=device)}
 
 
-def draw_batch(data: dict, cfg: SynthesisTrainConfig, step: int, domain: str = "wave") -> dict:
+def draw_batch(data: dict, cfg: SynthesisTrainConfig, step: int, domain: str = "wave", power: float = 0.3) -> dict:
     """The batch of ``step``: a pure function of (cfg.seed, step) and the data.
 
-    ``domain="mag"``: x_tx, x_sim and x_rx as compressed STFT magnitudes (models/synthesis/tf.py).
+    ``domain="mag"``: x_tx, x_sim and x_rx as STFT magnitudes ** ``power`` (models/synthesis/tf.py).
     """
     n, T = data["x_tx"].shape
     rng = np.random.default_rng([cfg.seed, step, 17])
@@ -57,7 +57,7 @@ def draw_batch(data: dict, cfg: SynthesisTrainConfig, step: int, domain: str = "
     x_sim = torch.gather(data["x_sim"][idx], 2, g)
     x_rx = torch.gather(data["x_rx"][idx], 2, g)
     if domain == "mag":
-        x_tx, x_sim, x_rx = tf.encode(x_tx), tf.encode(x_sim), tf.encode(x_rx)
+        x_tx, x_sim, x_rx = tf.encode(x_tx, power), tf.encode(x_sim, power), tf.encode(x_rx, power)
     if cfg.start == "neural":
         x_sim = torch.zeros_like(x_sim)
     gen = torch.Generator().manual_seed(int(np.random.default_rng([cfg.seed, step, 29]).integers(2 ** 62)))
@@ -127,7 +127,8 @@ def _val_loss(model, val: dict, cfg: SynthesisTrainConfig) -> float:
     n = len(val["x_tx"])
     x_tx, x_sim, x_rx = val["x_tx"], val["x_sim"], val["x_rx"]
     if model.config.domain == "mag":
-        x_tx, x_sim, x_rx = tf.encode(x_tx), tf.encode(x_sim), tf.encode(x_rx)
+        pw = model.config.mag_power
+        x_tx, x_sim, x_rx = tf.encode(x_tx, pw), tf.encode(x_sim, pw), tf.encode(x_rx, pw)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     t = torch.rand(n, generator=gen)
     eps = torch.randn(x_rx.shape, generator=gen)
@@ -192,7 +193,7 @@ def train_refiner(data_dir: str | Path, out_dir: str | Path, model_cfg: RefinerC
     try:
         with StopRequest() as stop:
             while step < cfg.steps:
-                b = draw_batch(train, cfg, step, model_cfg.domain)
+                b = draw_batch(train, cfg, step, model_cfg.domain, model_cfg.mag_power)
                 loss = flow_loss(model, b["x_tx"], b["x_sim"], b["x_rx"], b["pose"], b["t"], b["eps"], cfg.sigma)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

@@ -1,6 +1,6 @@
 """Training config and presets of the π-AVAS refiner (``avworld synthesis train --preset``).
 
-* ``cpu``: the refiner on compressed STFT magnitudes (``domain="mag"``), 64 channels, whole 0.5 s clips
+* ``cpu``: the refiner on linear STFT magnitudes (``domain="mag"``, ``mag_power=1``), 64 channels, whole 0.5 s clips
   (63 frames), batch 4: about 0.25 s per step on one busy core; the run of ``docs/results.md``.
 * ``cpu-wave``: the refiner on the raw waveform, 16 channels, random 0.25 s crops (4,000 samples):
   0.5 s per step on a free core, 2-3 s on the shared machine.
@@ -60,8 +60,9 @@ class SynthesisTrainConfig:
 
 
 PRESETS = {
-    # compressed STFT magnitudes: 63 frames per 0.5 s clip, ~0.25 s per step on one busy core
-    "cpu": (RefinerConfig(channels=64, emb_dim=128, domain="mag"), SynthesisTrainConfig(steps=6000, crop=0)),
+    # linear STFT magnitudes: 63 frames per 0.5 s clip, ~0.25 s per step on one busy core
+    "cpu": (RefinerConfig(channels=64, emb_dim=128, domain="mag", mag_power=1.0),
+            SynthesisTrainConfig(steps=6000, crop=0)),
     # the raw waveform at CPU size: 8,000 samples per clip make it ~10x dearer per step
     "cpu-wave": (RefinerConfig(channels=16, emb_dim=64), SynthesisTrainConfig(steps=6000, crop=4000)),
     # 200 epochs of the default data's 384 training clips at batch 4

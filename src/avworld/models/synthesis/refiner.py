@@ -38,8 +38,12 @@ class RefinerConfig:
     pose_freqs: int = 6
     #: "wave" (raw binaural waveform) or "mag" (compressed STFT magnitudes, models/synthesis/tf.py)
     domain: str = "wave"
+    #: mag domain: the exponent of the STFT magnitudes (1 linear, 0.3 compressed)
+    mag_power: float = 0.3
 
     def __post_init__(self) -> None:
+        if not 0.1 <= self.mag_power <= 2.0:
+            raise RefinerConfigError(f"mag_power must lie in [0.1, 2], got {self.mag_power}")
         if self.domain not in ("wave", "mag"):
             raise RefinerConfigError(f"domain must be 'wave' or 'mag', got {self.domain!r}")
         if self.channels < 2 or self.blocks < 1 or self.dilation_cycle < 1 or self.kernel_size % 2 == 0:
