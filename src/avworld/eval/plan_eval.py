@@ -2,8 +2,9 @@
 
 Writes to ``out``: ``metrics.json`` (success, SPL, SoftSPL, NA, SNA, distance with 95 % CIs, wall
 time per step, settings), ``episodes.csv`` (one row per episode, with its mean planning time per
-step), ``paths.json`` (each episode's poses and actions, for :mod:`avworld.eval.plan_report`) and
-``video_<episode>.mp4`` (the first ``video_episodes`` episodes: what the agent saw and heard).
+step, written as each episode finishes), ``paths.json`` (each episode's poses and actions, for
+:mod:`avworld.eval.plan_report`) and ``video_<episode>.mp4`` (the first ``video_episodes`` episodes:
+what the agent saw and heard).
 """
 
 from __future__ import annotations
@@ -107,8 +108,11 @@ def run_plan_eval(agent_ckpt: str | Path, episodes: str | Path, world_model: str
             raise PlanEvalError(f"{episodes}: no episodes to evaluate (--num {num})")
         rows, paths = [], {}
         outdir = Path(out) if out is not None else None
-        if outdir is not None:
+        keys = ["episode_id", *METRICS, "steps", "step_seconds_mean"]
+        if outdir is not None:  # rows are written as episodes finish (a stopped run keeps them)
             outdir.mkdir(parents=True, exist_ok=True)
+            with open(outdir / "episodes.csv", "w", newline="") as f:
+                csv.writer(f).writerow(keys)
         t_all = time.perf_counter()
         for k in range(n):
             agent.step_seconds = []
@@ -116,6 +120,9 @@ def run_plan_eval(agent_ckpt: str | Path, episodes: str | Path, world_model: str
             sec = agent.step_seconds
             row = {**metrics, "steps": len(sec), "step_seconds_mean": float(np.mean(sec)) if sec else 0.0}
             rows.append(row)
+            if outdir is not None:
+                with open(outdir / "episodes.csv", "a", newline="") as f:
+                    csv.writer(f).writerow([row[c] for c in keys])
             ep = base.episode
             paths[ep.episode_id] = {"scene": ep.scene, "poses": np.asarray(ro.poses).round(4).tolist(),
                                     "actions": ro.actions, "goal": list(map(float, ep.goal_xy)),
@@ -148,10 +155,4 @@ def run_plan_eval(agent_ckpt: str | Path, episodes: str | Path, world_model: str
     if outdir is not None:
         (outdir / "metrics.json").write_text(json.dumps(result, indent=2))
         (outdir / "paths.json").write_text(json.dumps(paths))
-        with open(outdir / "episodes.csv", "w", newline="") as f:
-            w = csv.writer(f)
-            keys = ["episode_id", *METRICS, "steps", "step_seconds_mean"]
-            w.writerow(keys)
-            for r in rows:
-                w.writerow([r[k] for k in keys])
     return result
