@@ -65,6 +65,8 @@ def main() -> None:
     p.add_argument("--modes", default="fixed,rollout")
     p.add_argument("--deltas", default="1,2,4,8,16")
     p.add_argument("--metrics", default="ssim,psnr,lsd,ild_error,itd_error,reward_mse")
+    p.add_argument("--compact", action="store_true",
+                   help="one column per metric: 'world model [95 % CI] / baseline mean'")
     p.add_argument("--out", default="benchmarks/results/worldmodel_table.json")
     args = p.parse_args()
     runs = []
@@ -76,7 +78,8 @@ def main() -> None:
         vis, _, aud = paths.partition("+")
         runs.append((label, joined(_load(vis), _load(aud))))
     metrics = [m for m in args.metrics.split(",") if m]
-    header = ["model", "mode", "Δ"] + [f"{m} WM" for m in metrics] + [f"{m} baseline" for m in metrics]
+    header = ["model", "mode", "Δ"] + ([f"{m} WM / baseline" for m in metrics] if args.compact else
+                                        [f"{m} WM" for m in metrics] + [f"{m} baseline" for m in metrics])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     rows = []
     for label, tables in runs:
@@ -87,7 +90,11 @@ def main() -> None:
                     continue
                 wm = [table.get("world model", {}).get(m) for m in metrics]
                 base = [_baseline(table, m) for m in metrics]
-                lines.append("| " + " | ".join([label, mode, d] + [_cell(s) for s in wm + base]) + " |")
+                if args.compact:
+                    cells = [f"{_cell(w)} / {_cell(b).split(' [')[0]}" for w, b in zip(wm, base)]
+                else:
+                    cells = [_cell(s) for s in wm + base]
+                lines.append("| " + " | ".join([label, mode, d] + cells) + " |")
                 rows.append({"model": label, "mode": mode, "delta": int(d),
                              "world_model": dict(zip(metrics, wm)), "baseline": dict(zip(metrics, base))})
     print("\n".join(lines))
