@@ -244,3 +244,15 @@ def test_export_keeps_the_ema_weights_in_float16_and_generates_alike(root, full,
     assert b.stage == a.stage and b.checkpoint_info["latents"] == a.checkpoint_info["latents"]
     for (n, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.allclose(x, y, atol=2e-3, rtol=2e-3), n       # float16 rounding of the EMA weights
+
+
+def test_stage2_unfreeze_attention_trains_the_shared_group_too(root, full, tmp_path, one_torch_thread):
+    """The seed's divergence experiment (stage 2 with unfrozen attention) as an option."""
+    out, _ = full
+    s1 = load_worldmodel(out / "stages" / "stage1.pt").state_dict()
+    _train(root, tmp_path / "u", stages=(2,), extra=("train.steps_per_stage=(3,3,3)",
+                                                        "train.stage2_unfreeze_attention=true"),
+           init=out / "stages" / "stage1.pt")
+    last, _ = load_worldmodel_checkpoint(tmp_path / "u")
+    changed = {parameter_group(n) for n, v in last["model"].items() if not torch.equal(v, s1[n])}
+    assert changed == {"shared", "audio", "reward"}

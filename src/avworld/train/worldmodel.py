@@ -196,7 +196,11 @@ def train_worldmodel(model_cfg, cfg: WorldModelTrainConfig, data_root, latents: 
             model.load_state_dict(src["ema"] if src.get("ema") is not None else src["model"])
         dist_utils.broadcast_parameters(model, info)
         ema = _state(model)
-    trainable = [p for n, p in model.named_parameters() if n in set(model.set_stage(current))]
+
+    def extra(stage: int) -> tuple[str, ...]:  # stage 2 with unfrozen attention: the seed's divergence experiment
+        return ("shared",) if stage == 2 and cfg.stage2_unfreeze_attention else ()
+
+    trainable = [p for n, p in model.named_parameters() if n in set(model.set_stage(current, extra(current)))]
     opt = torch.optim.AdamW(trainable, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     if ckpt is not None:
         opt.load_state_dict(ckpt["optimizer"])
@@ -240,7 +244,7 @@ def train_worldmodel(model_cfg, cfg: WorldModelTrainConfig, data_root, latents: 
             if s != current:  # a stage boundary: the previous stage's EMA weights, a new optimizer
                 model.load_state_dict(ema)
                 current = s
-                trainable = [p for n, p in model.named_parameters() if n in set(model.set_stage(s))]
+                trainable = [p for n, p in model.named_parameters() if n in set(model.set_stage(s, extra(s)))]
                 opt = torch.optim.AdamW(trainable, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
                 ema = _state(model)
                 if info.is_main:

@@ -59,6 +59,10 @@ class WorldModelTrainConfig:
     schedule: str = "linear"
     #: Loss weight of the reward token (1 = it weighs as much as the whole image, see docs).
     reward_weight: float = 1.0
+    #: True: stage 2 also trains the shared group (self/cross-attention, their norms and adaLN, the
+    #: embedders). The seed (§4.2) reports that stage 2 with unfrozen attention diverges; this
+    #: option runs that experiment. Off: the seed's recipe.
+    stage2_unfreeze_attention: bool = False
     #: bfloat16 autocast of the forward pass on CUDA (never on CPU).
     bf16: bool = True
     seed: int = 0

@@ -121,3 +121,15 @@ def test_audio_only_model_has_no_visual_tokens_and_trains_without_the_visual_gro
     with_grad = {n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
     assert with_grad and with_grad <= names          # nothing visual gets a gradient
     assert not any(re.search(VISUAL, n) for n in with_grad)
+
+
+def test_extra_groups_unfreeze_attention_in_stage_2_and_unknown_groups_are_refused():
+    model = AVCDiT(TINY)
+    base = set(model.trainable_parameter_names(2))
+    more = set(model.set_stage(2, extra=("shared",)))
+    added = more - base
+    assert base < more and any(".attn." in n or "cross" in n for n in added)
+    assert not any(re.search(VISUAL, n) for n in added)           # the visual path stays frozen
+    assert {n for n, p in model.named_parameters() if p.requires_grad} == more
+    with pytest.raises(StageError, match="unknown parameter groups"):
+        model.set_stage(2, extra=("attention",))

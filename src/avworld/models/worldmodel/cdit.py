@@ -418,15 +418,22 @@ class AVCDiT(nn.Module):
             groups.setdefault(parameter_group(name), []).append(name)
         return groups
 
-    def trainable_parameter_names(self, stage: int) -> list[str]:
-        """Names of the parameters stage ``stage`` trains (see :data:`STAGE_GROUPS`)."""
+    def trainable_parameter_names(self, stage: int, extra: tuple[str, ...] = ()) -> list[str]:
+        """Names of the parameters stage ``stage`` trains (see :data:`STAGE_GROUPS`), plus those of the
+        groups in ``extra`` (e.g. ``("shared",)``: stage 2 with unfrozen attention, an experiment)."""
         _check_stage(stage)
-        groups = STAGE_GROUPS[stage] if self.config.visual else tuple(g for g in STAGE_GROUPS[stage] if g != "visual")
+        unknown = sorted(set(extra) - {"shared", "visual", "audio", "reward", "shared_ffn"})
+        if unknown:
+            raise StageError(f"unknown parameter groups {unknown}; groups: shared, visual, audio, reward, shared_ffn")
+        groups = (*STAGE_GROUPS[stage], *extra)
+        if not self.config.visual:
+            groups = tuple(g for g in groups if g != "visual")
         return [n for n, _ in self.named_parameters() if parameter_group(n) in groups]
 
-    def set_stage(self, stage: int) -> list[str]:
-        """Freeze everything stage ``stage`` does not train (``requires_grad``); returns the trained names."""
-        names = set(self.trainable_parameter_names(stage))
+    def set_stage(self, stage: int, extra: tuple[str, ...] = ()) -> list[str]:
+        """Freeze everything stage ``stage`` (plus the groups in ``extra``) does not train
+        (``requires_grad``); returns the trained names."""
+        names = set(self.trainable_parameter_names(stage, extra))
         for n, prm in self.named_parameters():
             prm.requires_grad_(n in names)
         self.stage = stage
