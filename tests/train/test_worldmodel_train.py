@@ -256,3 +256,16 @@ def test_stage2_unfreeze_attention_trains_the_shared_group_too(root, full, tmp_p
     last, _ = load_worldmodel_checkpoint(tmp_path / "u")
     changed = {parameter_group(n) for n, v in last["model"].items() if not torch.equal(v, s1[n])}
     assert changed == {"shared", "audio", "reward"}
+
+
+def test_a_checkpoint_without_later_config_fields_still_fits(root, full, tmp_path):
+    """Checkpoints written before a config field existed (e.g. model.visual) resume and --init alike."""
+    from avworld.train.worldmodel_checkpoint import check_layout
+
+    out, _ = full
+    ckpt, _ = load_worldmodel_checkpoint(out)
+    old = {k: v for k, v in ckpt["model_config"].items() if k != "visual"}
+    model_cfg, _ = _cfgs(root, ("train.steps_per_stage=(3,3,3)",))
+    check_layout({**ckpt, "model_config": old}, model_cfg, None, "old.pt")    # no error
+    with pytest.raises(CheckpointLayoutError, match="visual"):
+        check_layout({**ckpt, "model_config": {**old, "visual": False}}, model_cfg, None, "other.pt")

@@ -101,7 +101,8 @@ def check_identity(ckpt_latents: dict, latents: dict, where: str) -> None:
 
 def check_layout(ckpt: dict, model_cfg, stages, where: str) -> None:
     """:class:`CheckpointLayoutError` unless the checkpoint has this model config and stage plan."""
-    mine, theirs = config_to_dict(model_cfg), ckpt.get("model_config", {})
+    # fields added since the checkpoint was written take their defaults (e.g. ``visual``)
+    mine, theirs = config_to_dict(model_cfg), config_to_dict(model_config_from_dict(ckpt.get("model_config", {})))
     diffs = [f"{k}: checkpoint {theirs.get(k)!r}, here {mine.get(k)!r}" for k in sorted(set(mine) | set(theirs))
              if mine.get(k) != theirs.get(k)]
     if diffs:
