@@ -61,7 +61,7 @@ class SynthesisTrainConfig:
 
 PRESETS = {
     # linear STFT magnitudes: 63 frames per 0.5 s clip, ~0.25 s per step on one busy core
-    "cpu": (RefinerConfig(channels=64, emb_dim=128, domain="mag", mag_power=1.0),
+    "cpu": (RefinerConfig(channels=64, emb_dim=128, domain="mag", mag_power=1.0, direct=True),
             SynthesisTrainConfig(steps=6000, crop=0)),
     # the raw waveform at CPU size: 8,000 samples per clip make it ~10x dearer per step
     "cpu-wave": (RefinerConfig(channels=16, emb_dim=64), SynthesisTrainConfig(steps=6000, crop=4000)),

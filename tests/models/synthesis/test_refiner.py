@@ -122,3 +122,19 @@ def test_magnitude_domain_round_trip_and_shapes(one_torch_thread):
     assert v.shape == m.shape and not v.any()  # zero start
     with pytest.raises(RefinerConfigError, match="domain"):
         RefinerConfig(domain="mel")
+
+
+def test_direct_path_is_zero_at_start_and_a_per_channel_gain_in_t():
+    cfg = RefinerConfig(channels=4, blocks=2, emb_dim=8, domain="mag", direct=True)
+    m = GatedConvRefiner(cfg)
+    g = torch.Generator().manual_seed(0)
+    psi = torch.rand(2, 514, 5, generator=g)
+    tx, pose = torch.rand(2, 257, 5, generator=g), torch.zeros(2, 7)
+    t = torch.tensor([0.0, 0.5])
+    assert not m(psi, tx, pose, t).any()
+    a, b = torch.linspace(-1, 1, 514), torch.linspace(0.5, -0.5, 514)
+    with torch.no_grad():
+        m.direct.weight.copy_(a[:, None, None])
+        m.direct_t.weight.copy_(b[:, None, None])
+    expect = (a[None, :, None] + t[:, None, None] * b[None, :, None]) * psi
+    torch.testing.assert_close(m(psi, tx, pose, t), expect)

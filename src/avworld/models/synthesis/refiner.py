@@ -8,7 +8,10 @@ kernel-3 convolution (dilations cycling 2^0 .. 2^9) plus the block's projection 
 features, with a residual path back into the stack and a skip path to the output. The conditioning:
 the source audio x_tx as a local (per-sample) signal added inside every gate, and one global vector
 per example (the flow time t, sinusoidally embedded, plus an MLP of the pose features) added to every
-block's input. The last layer starts at zero, so an untrained refiner leaves x_sim unchanged.
+block's input. The last layer starts at zero, so an untrained refiner leaves x_sim unchanged. With
+``direct=True`` a per-channel linear path (a + b t) * psi (zero at start) is added to the velocity:
+in the mag domain a gain per ear and frequency bin, which the stack's C-channel 1x1 bottleneck cannot
+carry for 514 channels.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ class RefinerConfig:
     domain: str = "wave"
     #: mag domain: the exponent of the STFT magnitudes (1 linear, 0.3 compressed)
     mag_power: float = 0.3
+    #: add a per-channel linear path (a + b t) * psi to the velocity, zero at start
+    direct: bool = False
 
     def __post_init__(self) -> None:
         if not 0.1 <= self.mag_power <= 2.0:
@@ -107,6 +112,13 @@ class GatedConvRefiner(nn.Module):
         self.head = nn.Sequential(nn.ReLU(), nn.Conv1d(c, c, 1), nn.ReLU(), nn.Conv1d(c, io, 1))
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
+        # per-channel linear path psi -> velocity (a gain per frequency bin and ear in the mag domain,
+        # which the C-channel stack cannot carry through its 1x1 bottleneck), a function of t
+        self.direct = nn.Conv1d(io, io, 1, groups=io, bias=False) if cfg.direct else None
+        self.direct_t = nn.Conv1d(io, io, 1, groups=io, bias=False) if cfg.direct else None
+        if cfg.direct:
+            nn.init.zeros_(self.direct.weight)
+            nn.init.zeros_(self.direct_t.weight)
 
     def forward(self, psi: torch.Tensor, x_tx: torch.Tensor, pose: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         if x_tx.ndim == 2:
@@ -119,4 +131,7 @@ class GatedConvRefiner(nn.Module):
         for blk in self.blocks:
             h, s = blk(h, emb, cond)
             skip = skip + s
-        return self.head(skip / math.sqrt(len(self.blocks)))
+        out = self.head(skip / math.sqrt(len(self.blocks)))
+        if self.direct is not None:
+            out = out + self.direct(psi) + t[:, None, None].to(psi.dtype) * self.direct_t(psi)
+        return out
