@@ -186,3 +186,19 @@ def test_discounting_and_leaf_values():
     assert c[(2,)] == pytest.approx(g * 3.0)  # depth-1 leaf: r + g V
     assert c[(1, 3)] == pytest.approx(1.0 + g * 2.0 + g * g * 8.0)  # r0 + g r1 + g^2 V
     assert plan.sequence == (1, 3)
+
+
+def test_any_nav_policy_with_rgb_and_audio_plans(env):
+    """AGSA too: the planner only needs the NavPolicy core (GRU step, actor, critic)."""
+    from avworld.models.nav import build_policy, model_config
+
+    shapes = {k: tuple(s.shape) for k, s in env.observation_space.spaces.items()}
+    torch.manual_seed(0)
+    policy = build_policy("agsa", shapes, 4, False, model_config("agsa", hidden_size=16, visual_size=16,
+                                                                 audio_size=16, visual_keys=("rgb",))).eval()
+    head = PolicyHead(policy)
+    head.check_predictable()
+    _, root = walk(env, head, [1])
+    assert torch.allclose(root.probs.sum(-1), torch.ones(1))
+    plan = BeamPlanner(head, OracleWorldModel(), PlannerConfig(candidates=2, beam=2, horizon=2)).plan(env, root)
+    assert plan.action in range(4) and len(plan.candidates) >= 2
