@@ -23,7 +23,8 @@ import torch
 
 from avworld.data.synthesis import SynthesisDataConfig, generate_placement
 from avworld.data.synthesis_scenes import Environment
-from avworld.models.synthesis import GatedConvRefiner, flow_loss, solve
+from avworld.eval.synthesis_eval import run_flow
+from avworld.models.synthesis import GatedConvRefiner, flow_loss, tf
 from avworld.train.synthesis_config import resolve
 
 
@@ -62,9 +63,14 @@ def main() -> None:
     g = torch.Generator().manual_seed(0)
     x = [torch.randn(*s, generator=g).to(dev) for s in ((b, T), (b, 2, T), (b, 2, T), (b, 7), (b,), (b, 2, T))]
     x[4] = x[4].abs().clamp(max=1)
+    if model_cfg.domain == "mag":  # the refiner sees STFT magnitudes (the encoding is part of each step)
+        raw = x
     times = []
     for i in range(args.steps + 3):
         t0 = time.perf_counter()
+        if model_cfg.domain == "mag":
+            enc = [tf.encode(a, model_cfg.mag_power) for a in raw[:3]]
+            x = [*enc, raw[3], raw[4], torch.randn_like(enc[1])]
         loss = flow_loss(model, *x[:4], x[4], x[5])
         opt.zero_grad()
         loss.backward()
@@ -83,9 +89,11 @@ def main() -> None:
     model.eval()
     for nfe in (1, 4):
         with torch.no_grad():
-            solve(lambda psi, t: model(psi, tx, pose, t), sim, "euler", nfe)  # warm
+            run_flow(model, tx.cpu().numpy(), sim.cpu().numpy(), pose.cpu().numpy(), "euler", nfe, batch=4,
+                     device=args.device, domain=model_cfg.domain, power=model_cfg.mag_power)  # warm
             t0 = time.perf_counter()
-            solve(lambda psi, t: model(psi, tx, pose, t), sim, "euler", nfe)
+            run_flow(model, tx.cpu().numpy(), sim.cpu().numpy(), pose.cpu().numpy(), "euler", nfe, batch=4,
+                     device=args.device, domain=model_cfg.domain, power=model_cfg.mag_power)
             if dev.type == "cuda":
                 torch.cuda.synchronize()
         res[f"infer_s_per_audio_s_per_nfe_nfe{nfe}"] = (time.perf_counter() - t0) / (4 * args.clip_s) / nfe
