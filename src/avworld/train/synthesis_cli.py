@@ -1,7 +1,7 @@
 """``avworld synthesis data|train|eval``: π-AVAS physics-integrated binaural synthesis.
 
     avworld synthesis data  --out DIR [--envs N] [--poses N] [--clip-s S] [--seed S] [--set sim.FIELD=V]
-    avworld synthesis train --data DIR --out RUN [--preset cpu|gpu] [--start refine|neural] [--set KEY=VALUE]
+    avworld synthesis train --data DIR --out RUN [--preset cpu|cpu-wave|gpu] [--start refine|neural] [--set KEY=VALUE]
                             [--resume] [--time-limit MINUTES] [--threads N] [--device cpu|cuda]
     avworld synthesis eval  --data DIR --refiner RUN [--neural RUN] --out DIR [--solver euler] [--nfe 4]
 
@@ -46,11 +46,13 @@ def add_commands(sub) -> None:
     tr = ss.add_parser("train", help="train the flow-matching refiner (Algorithm 1; resumable)",
                        description="Trains u_t(psi, x_tx, p) on the training placements. --start neural trains the "
                                    "pure neural baseline (the same network and flow started from zeros instead of "
-                                   "x_sim). Presets: cpu (16 channels, 0.25 s crops; ~0.5 s/step on one core), "
-                                   "gpu (64 channels, whole clips).")
+                                   "x_sim). Presets: cpu (the refiner on linear STFT magnitudes, 64 channels, whole "
+                                   "clips; ~0.15-0.5 s/step on one core), cpu-wave (the waveform refiner, 16 channels, "
+                                   "0.25 s crops), gpu (the waveform refiner, 64 channels, whole clips). See "
+                                   "docs/synthesis.md.")
     tr.add_argument("--data", required=True, help="data folder of `avworld synthesis data`")
     tr.add_argument("--out", required=True, help="run folder")
-    tr.add_argument("--preset", default="cpu", help="cpu (default) or gpu")
+    tr.add_argument("--preset", default="cpu", help="cpu (default), cpu-wave or gpu")
     tr.add_argument("--start", choices=("refine", "neural"), default="refine",
                     help="refine: flow from x_sim (π-AVAS); neural: from zeros (the baseline)")
     tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
