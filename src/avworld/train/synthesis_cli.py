@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from avworld.train.tokenizer_cli import add_run_options
+from avworld.train.run_options import add_run_options, set_threads
 
 
 def add_commands(sub) -> None:
@@ -114,10 +114,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     model_cfg, cfg = resolve(args.preset, args.overrides)
     cfg = dataclasses.replace(cfg, start=args.start)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise SynthesisConfigError(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads, SynthesisConfigError)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     summary = train_refiner(args.data, args.out, model_cfg, cfg, resume=args.resume,
                             time_limit_s=None if args.time_limit is None else 60.0 * args.time_limit,
