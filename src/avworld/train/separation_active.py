@@ -12,8 +12,8 @@ is used in eval mode (no dropout) while collecting.
 Checkpoints add the memory's weights and optimizer and every rank's wrapper state (memory
 banks, episode histories, finished episodes) to the PPO checkpoint; with envs that expose a
 ``state`` (the trainer's rule for exact resume), a resumed run continues bit-identically
-(tested with a synthetic env). Without one (the simulator env today) the envs are re-seeded
-and the episodes in progress restart.
+(tested with a synthetic env). Without one the envs are re-seeded and the episodes in progress
+restart.
 """
 
 from __future__ import annotations
