@@ -27,6 +27,7 @@ import torch
 from avworld.train import distributed as ddp
 from avworld.train.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
 from avworld.train.ppo import PPOTrainer
+from avworld.train.run_options import check_new_run
 from avworld.train.separation_config import ActiveTrainConfig, SeparationConfigError, resolve_active
 from avworld.train.separation_env import SeparatedVecEnv
 
@@ -152,8 +153,8 @@ def train_active(preset: str, overrides, passive_path: str | Path, out_dir: str 
                 raise CheckpointError(f"{out}: no config.json to resume from; train without --resume first")
             saved = json.loads(cfg_path.read_text())
             preset, overrides, passive_path = saved["preset"], saved["overrides"], saved["passive"]
-        elif (out / "checkpoints").is_dir() and any((out / "checkpoints").glob("ckpt_*.pt")):
-            raise SeparationConfigError(f"{out} already holds checkpoints; add --resume or pick another --out")
+        else:
+            check_new_run(out, False, SeparationConfigError)
         groups = resolve_active(preset, overrides)
         groups["ppo"] = replace(groups["ppo"], time_limit_s=time_limit_s)
         passive = load_passive(passive_path, info.device)

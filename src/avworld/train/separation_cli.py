@@ -19,7 +19,7 @@ from pathlib import Path
 
 
 def add_separation_commands(ssub) -> None:
-    from avworld.train.tokenizer_cli import add_run_options
+    from avworld.train.run_options import add_run_options
 
     tr = ssub.add_parser("train", help="pretrain the passive separator or train the memory and motion policy")
     tsub = tr.add_subparsers(dest="separation_train_command", required=True)
@@ -82,14 +82,10 @@ def add_separation_commands(ssub) -> None:
 
 
 def _threads(n) -> None:
-    if n is not None:
-        import torch
+    from avworld.train.run_options import set_threads
+    from avworld.train.separation_config import SeparationConfigError
 
-        if n < 1:
-            from avworld.train.separation_config import SeparationConfigError
-
-            raise SeparationConfigError(f"--threads must be >= 1, got {n}")
-        torch.set_num_threads(n)
+    set_threads(n, SeparationConfigError)
 
 
 def _cmd_train_passive(args: argparse.Namespace) -> int:

@@ -31,6 +31,7 @@ from avworld.train.checkpoint import (
     save_checkpoint,
 )
 from avworld.train.logs import RunLogger
+from avworld.train.run_options import check_new_run
 from avworld.train.separation_config import PassiveTrainConfig, SeparationConfigError
 from avworld.train.separation_data import SpectraCache, spectra
 from avworld.train.stop import StopRequest
@@ -133,8 +134,8 @@ def train_passive(cfg: PassiveTrainConfig, train_data, val_data, out_dir: str | 
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         step = int(ckpt["step"])
-    elif (checkpoint_dir(out)).is_dir() and any(checkpoint_dir(out).glob("ckpt_*.pt")):
-        raise SeparationConfigError(f"{out} already holds checkpoints; add --resume or pick another --out")
+    else:
+        check_new_run(out, False, SeparationConfigError)
     out.mkdir(parents=True, exist_ok=True)
     if not resume:
         (out / "config.json").write_text(json.dumps({"phase": "passive", "train": asdict(cfg),
