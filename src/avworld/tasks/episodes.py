@@ -266,38 +266,10 @@ def save_episodes(path: str | Path, episodes: Sequence[AudioGoalEpisode], config
 
 def load_episodes(path: str | Path) -> tuple[dict, list[AudioGoalEpisode]]:
     """(header, episodes) of an episode file; clear errors for other formats and versions."""
-    path = Path(path)
-    if not path.is_file():
-        raise EpisodeFileError(f"episode file {path} does not exist; create one with `avworld episodes make`")
-    lines = path.read_text().splitlines()
-    if not lines:
-        raise EpisodeFileError(f"{path} is empty; create it with `avworld episodes make`")
-    try:
-        header = json.loads(lines[0])
-    except json.JSONDecodeError as exc:
-        raise EpisodeFileError(f"{path}:1: header is not JSON ({exc.msg})") from None
-    if not isinstance(header, dict) or header.get("format") != EPISODE_FORMAT:
-        raise EpisodeFileError(f"{path}: not an avworld AudioGoal episode file (header format must be "
-                               f"{EPISODE_FORMAT!r})")
-    if header.get("version") != EPISODE_VERSION:
-        raise EpisodeFileError(f"{path}: episode file version {header.get('version')!r}, this avworld reads version "
-                               f"{EPISODE_VERSION}; regenerate it with `avworld episodes make`")
-    episodes, seen = [], set()
-    for n, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        try:
-            d = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise EpisodeFileError(f"{path}:{n}: episode line is not JSON ({exc.msg})") from None
-        if not isinstance(d, dict):
-            raise EpisodeFileError(f"{path}:{n}: an episode must be a JSON object")
-        ep = AudioGoalEpisode.from_dict(d, where=f"{path}:{n} (episode {d.get('episode_id')!r})")
-        if ep.episode_id in seen:
-            raise EpisodeFileError(f"{path}:{n}: duplicate episode_id {ep.episode_id!r}")
-        seen.add(ep.episode_id)
-        episodes.append(ep)
-    return header, episodes
+    from avworld.tasks.episode_files import read_episode_file
+
+    return read_episode_file(path, EPISODE_FORMAT, EPISODE_VERSION, "avworld AudioGoal", "avworld episodes make",
+                             lambda d, where: AudioGoalEpisode.from_dict(d, where=where), EpisodeFileError)
 
 
 def episode_config_of(header: dict) -> EpisodeConfig:

@@ -340,34 +340,8 @@ def save_separation_episodes(path: str | Path, episodes: Sequence[SeparationEpis
 
 def load_separation_episodes(path: str | Path) -> tuple[dict, list[SeparationEpisode]]:
     """(header, episodes) of an episode file; :class:`SeparationFileError` for other formats."""
-    path = Path(path)
-    if not path.is_file():
-        raise SeparationFileError(f"episode file {path} does not exist; create one with "
-                                  "`avworld separation episodes make`")
-    lines = path.read_text().splitlines()
-    try:
-        header = json.loads(lines[0]) if lines else None
-    except json.JSONDecodeError as exc:
-        raise SeparationFileError(f"{path}:1: header is not JSON ({exc.msg})") from None
-    if not isinstance(header, dict) or header.get("format") != SEPARATION_FORMAT:
-        raise SeparationFileError(f"{path}: not an active-separation episode file (header format must be "
-                                  f"{SEPARATION_FORMAT!r}); create one with `avworld separation episodes make`")
-    if header.get("version") != SEPARATION_VERSION:
-        raise SeparationFileError(f"{path}: version {header.get('version')!r}, this avworld reads version "
-                                  f"{SEPARATION_VERSION}; regenerate it with `avworld separation episodes make`")
-    episodes, seen = [], set()
-    for n, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        try:
-            d = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SeparationFileError(f"{path}:{n}: episode line is not JSON ({exc.msg})") from None
-        if not isinstance(d, dict):
-            raise SeparationFileError(f"{path}:{n}: an episode must be a JSON object")
-        ep = SeparationEpisode.from_dict(d, where=f"{path}:{n}")
-        if ep.episode_id in seen:
-            raise SeparationFileError(f"{path}:{n}: duplicate episode_id {ep.episode_id!r}")
-        seen.add(ep.episode_id)
-        episodes.append(ep)
-    return header, episodes
+    from avworld.tasks.episode_files import read_episode_file
+
+    return read_episode_file(path, SEPARATION_FORMAT, SEPARATION_VERSION, "active-separation",
+                             "avworld separation episodes make",
+                             lambda d, where: SeparationEpisode.from_dict(d, where=where), SeparationFileError)
