@@ -103,6 +103,7 @@ def evaluate(model, tokenizers, root, name: str, split: str = "test", deltas=(1,
     from avworld.data.latent_reader import AVWLatents
     from avworld.data.reader import AVWDataset
     from avworld.eval import worldmodel_eval as we
+    from avworld.train.worldmodel_counterfactual import prediction_scores
     from avworld.train.worldmodel_generate import MODES, GenerationError, decode_into, eval_items, generate, item_batch
 
     notes_p = we.check_perceptual_weights(perceptual or {})
@@ -157,14 +158,7 @@ def evaluate(model, tokenizers, root, name: str, split: str = "test", deltas=(1,
             preds = generate(model, batch, mode, deltas, sampler=sampler, steps=steps, seed=seed + a,
                              tokenizers=tokenizers)
             for d, p in preds.items():
-                s = {}
-                if "frames" in p:
-                    s.update(img(p["frames"], batch["frames"][:, d]))
-                if "clips" in p:
-                    s.update(we.audio_scores(p["clips"], batch["clips"][:, d], tokenizers.sample_rate))
-                if "reward" in p:
-                    s["reward_mse"] = (p["reward"].numpy() - batch["reward"][:, d - 1]) ** 2
-                add((mode, d, "world model"), s)
+                add((mode, d, "world model"), prediction_scores(p, batch, d, img, tokenizers.sample_rate))
                 for m in ("rgb", "audio"):
                     if m in p:
                         feats.setdefault((mode, d, "world model", m), []).append(p[m].numpy())

@@ -28,6 +28,21 @@ ROWS = ("world model", "copy-last", "factual future", "reward: train mean per Δ
         "reward: train mean per Δ and action")
 
 
+def prediction_scores(p: dict, batch: dict, d: int, image_scores: Callable, sample_rate: int) -> dict:
+    """Scores of one decoded prediction ``p`` (of :func:`~avworld.train.worldmodel_generate.generate`)
+    against ``batch``'s frame and clip at t + ``d`` and its cumulative reward to t + ``d``."""
+    from avworld.eval import worldmodel_eval as we
+
+    s = {}
+    if "frames" in p:
+        s.update(image_scores(p["frames"], batch["frames"][:, d]))
+    if "clips" in p:
+        s.update(we.audio_scores(p["clips"], batch["clips"][:, d], sample_rate))
+    if "reward" in p:
+        s["reward_mse"] = (p["reward"].numpy() - batch["reward"][:, d - 1]) ** 2
+    return s
+
+
 def what_if_batch(lat, pix, items, context: int, horizon: int, worlds: dict) -> dict[str, np.ndarray]:
     """Like :func:`~avworld.train.worldmodel_generate.item_batch`, but ``frames``, ``clips``, ``action``,
     ``step_action`` and ``reward`` are the simulator's what-if render; ``factual_frames`` /
@@ -101,14 +116,7 @@ def counterfactual_scores(model, tokenizers, lat, pix, items, deltas, modes, bas
             preds = generate(model, batch, mode, deltas, sampler=sampler, steps=steps, seed=seed + a,
                              tokenizers=tokenizers)
             for d, p in preds.items():
-                s = {}
-                if "frames" in p:
-                    s.update(img(p["frames"], batch["frames"][:, d]))
-                if "clips" in p:
-                    s.update(we.audio_scores(p["clips"], batch["clips"][:, d], sr))
-                if "reward" in p:
-                    s["reward_mse"] = (p["reward"].numpy() - batch["reward"][:, d - 1]) ** 2
-                add((f"what-if {mode}", d, "world model"), s)
+                add((f"what-if {mode}", d, "world model"), prediction_scores(p, batch, d, img, sr))
         if progress is not None:
             progress(min(a + batch_size, len(items)), len(items))
     return scores, counts
