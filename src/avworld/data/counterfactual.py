@@ -20,7 +20,7 @@ import numpy as np
 
 from avworld.data.errors import DataError
 from avworld.data.poses import relative_pose
-from avworld.data.rollout import compute_rewards, source_spec
+from avworld.data.rollout import compute_rewards
 from avworld.data.storage import quantize_audio
 from avworld.geometry.actions import Action
 
@@ -74,9 +74,7 @@ def render_what_if(dataset, i: int, t: int, actions, world=None) -> dict[str, np
     aggregated action of seed 001's Eq. 1) and ``reward`` (H,) (cumulative reward from t to t + j,
     the dataset's reward definition). ``world`` may be a :class:`~avworld.sim.world.SharedWorld` of
     the trajectory's scene (reuse it across items of one scene)."""
-    from avworld.geometry.spec import load_scene_spec
-    from avworld.sim.simulator import Simulator
-    from avworld.sim.world import SharedWorld
+    from avworld.data.replay import start_trajectory
 
     acts = np.asarray(actions, dtype=np.int64)
     _check_item(dataset, i, t, len(acts))
@@ -86,12 +84,7 @@ def render_what_if(dataset, i: int, t: int, actions, world=None) -> dict[str, np
     cfg = dataset.config.trajectory
     meta = dataset.info(i)
     stored = dataset.small(i)["action"]
-    if world is None:
-        world = SharedWorld(load_scene_spec(meta["scene"]), cfg.sim_config())
-    sim = Simulator(world)
-    obs = sim.reset(agent_pose=tuple(meta["start_pose"]),
-                    sources=[source_spec(meta["source_position"], cfg, meta["start_offset_s"])],
-                    seed=int(meta["reset_seed"]))
+    sim, obs = start_trajectory(dataset, i, world)
     for s in range(t):
         obs = sim.step(int(stored[s]))
     if not np.array_equal(obs["rgb"], dataset.frames(i, "rgb", slice(t, t + 1))[0]):

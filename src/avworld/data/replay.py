@@ -16,22 +16,29 @@ from avworld.data.rollout import source_spec
 from avworld.data.storage import quantize_audio
 
 
-def replay_trajectory(dataset: AVWDataset, i: int, world=None) -> dict[str, np.ndarray]:
-    """Re-simulate trajectory ``i`` from its stored actions; returns ``rgb``, ``audio``
-    (quantized like the stored audio), ``depth`` (float16-rounded, if stored), ``pose``.
-    ``world`` may be a :class:`~avworld.sim.world.SharedWorld` of the trajectory's scene."""
+def start_trajectory(dataset: AVWDataset, i: int, world=None):
+    """(simulator, first observation) of trajectory ``i``: its scene (or ``world``, a
+    :class:`~avworld.sim.world.SharedWorld` of that scene), source, start pose and reset seed."""
     from avworld.geometry.spec import load_scene_spec
     from avworld.sim.simulator import Simulator
     from avworld.sim.world import SharedWorld
 
     cfg = dataset.config.trajectory
     meta = dataset.info(i)
-    actions = dataset.small(i)["action"]
     if world is None:
         world = SharedWorld(load_scene_spec(meta["scene"]), cfg.sim_config())
     sim = Simulator(world)
     spec = source_spec(meta["source_position"], cfg, meta["start_offset_s"])
-    obs = sim.reset(agent_pose=tuple(meta["start_pose"]), sources=[spec], seed=int(meta["reset_seed"]))
+    return sim, sim.reset(agent_pose=tuple(meta["start_pose"]), sources=[spec], seed=int(meta["reset_seed"]))
+
+
+def replay_trajectory(dataset: AVWDataset, i: int, world=None) -> dict[str, np.ndarray]:
+    """Re-simulate trajectory ``i`` from its stored actions; returns ``rgb``, ``audio``
+    (quantized like the stored audio), ``depth`` (float16-rounded, if stored), ``pose``.
+    ``world`` may be a :class:`~avworld.sim.world.SharedWorld` of the trajectory's scene."""
+    cfg = dataset.config.trajectory
+    actions = dataset.small(i)["action"]
+    sim, obs = start_trajectory(dataset, i, world)
     out: dict[str, list] = {"rgb": [], "audio": [], "pose": [], "depth": []}
     for t in range(len(actions)):
         out["rgb"].append(obs["rgb"])
