@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import gymnasium as gym
@@ -28,7 +28,7 @@ from avworld.tasks.episodes import (
     load_episodes,
     split_scenes,
 )
-from avworld.tasks.worlds import WorldCache, discrete_action
+from avworld.tasks.worlds import WorldCache, discrete_action, env_config
 from avworld.vision.camera import CameraConfig
 
 OBSERVATION_SETS = {"audiovisual": ("rgb", "depth", "audio", "spectrogram"), "audio": ("audio", "spectrogram"),
@@ -163,13 +163,7 @@ class AudioGoalEnv(gym.Env):
 
     def __init__(self, config: AudioGoalConfig | None = None, episodes: str | Path | Sequence | None = None,
                  render_mode: str | None = None, **overrides) -> None:
-        names = {f.name for f in fields(AudioGoalConfig)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise EpisodeError(f"unknown AudioGoalEnv options {unknown}; valid: {sorted(names)}")
-        self.config = cfg = replace(config or AudioGoalConfig(), **overrides)
-        if render_mode not in (None, "rgb_array"):
-            raise EpisodeError(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")
+        self.config = cfg = env_config(AudioGoalConfig, config, overrides, render_mode, "AudioGoalEnv", EpisodeError)
         self.render_mode = render_mode
         self.sim_config = cfg.sim_config()
         self.episode_config = cfg.episode_config()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import gymnasium as gym
@@ -34,7 +34,7 @@ from avworld.tasks.separation_episodes import (
     separation_types,
     sound_bank,
 )
-from avworld.tasks.worlds import WorldCache
+from avworld.tasks.worlds import WorldCache, env_config
 from avworld.vision.camera import CameraConfig
 
 ENV_ID = "avworld/ActiveSeparation-v0"
@@ -169,13 +169,8 @@ class ActiveSeparationEnv(gym.Env):
 
     def __init__(self, config: SeparationConfig | None = None, episodes: str | Path | Sequence | None = None,
                  render_mode: str | None = None, **overrides) -> None:
-        names = {f.name for f in fields(SeparationConfig)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise SeparationError(f"unknown ActiveSeparationEnv options {unknown}; valid: {sorted(names)}")
-        self.config = cfg = replace(config or SeparationConfig(), **overrides)
-        if render_mode not in (None, "rgb_array"):
-            raise SeparationError(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")
+        self.config = cfg = env_config(SeparationConfig, config, overrides, render_mode, "ActiveSeparationEnv",
+                                       SeparationError)
         self.render_mode = render_mode
         self.sim_config = cfg.sim_config()
         self.episode_config = cfg.episode_config()

@@ -61,3 +61,17 @@ def discrete_action(action) -> Action:
     kind = "" if isinstance(a, int | np.integer) else f" ({type(action).__name__})"
     raise EpisodeError(f"action must be one of {[int(a) for a in Action]} ({[a.name for a in Action]}) as an "
                        f"integer, got {action!r}{kind}; a policy with float outputs must round or argmax them")
+
+
+def env_config(config_cls, config, overrides: dict, render_mode, env_name: str, error: type[Exception]):
+    """An env's config: ``config`` (default ``config_cls()``) with keyword ``overrides``; ``error`` names
+    unknown options (listing the valid ones) and a ``render_mode`` other than None / "rgb_array"."""
+    from dataclasses import fields, replace
+
+    names = {f.name for f in fields(config_cls)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise error(f"unknown {env_name} options {unknown}; valid: {sorted(names)}")
+    if render_mode not in (None, "rgb_array"):
+        raise error(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")
+    return replace(config or config_cls(), **overrides)
