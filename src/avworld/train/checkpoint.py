@@ -191,3 +191,13 @@ def export_checkpoint(src: str | Path, dst: str | Path, half: bool = True) -> Pa
     state = {k: ckpt[k] for k in keep if k in ckpt}
     state.update(model=model, exported={"from": str(src), "half": bool(half), "update": ckpt.get("update")})
     return save_checkpoint(dst, state)
+
+
+def resume_trainer(trainer, out: str | Path, device, announce: bool) -> None:
+    """Load the newest checkpoint of run ``out`` into a PPO ``trainer`` (navigation or separation);
+    ``announce`` prints where it resumes and whether exactly."""
+    path = latest_checkpoint(out)
+    exact = trainer.load_state_dict(load_checkpoint(path, device), path)
+    if announce:
+        how = "exactly" if exact else "with re-seeded envs (episodes in progress restart)"
+        print(f"resuming {path} at update {trainer.update}, step {trainer.global_step:,} {how}")

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from avworld.train import distributed as ddp
-from avworld.train.checkpoint import CheckpointError, build_from_checkpoint, latest_checkpoint, load_checkpoint
+from avworld.train.checkpoint import CheckpointError, build_from_checkpoint, latest_checkpoint, resume_trainer
 from avworld.train.config import EnvConfig, PPOConfig, TrainConfigError, override, resolve
 from avworld.train.ppo import PPOTrainer
 
@@ -98,11 +98,7 @@ def train_nav(agent: str, preset: str, out_dir: str | Path, ablations: tuple[str
                                  episode_metrics=_episode_metrics, tensorboard=tensorboard,
                                  progress=progress and info.is_main, run_info=run_info)
             if resume:
-                path = latest_checkpoint(out)
-                exact = trainer.load_state_dict(load_checkpoint(path, info.device), path)
-                if info.is_main:
-                    how = "exactly" if exact else "with re-seeded envs (episodes in progress restart)"
-                    print(f"resuming {path} at update {trainer.update}, step {trainer.global_step:,} {how}")
+                resume_trainer(trainer, out, info.device, info.is_main)
             return trainer.train()
         finally:
             envs.close()

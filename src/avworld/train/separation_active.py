@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from avworld.train import distributed as ddp
-from avworld.train.checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
+from avworld.train.checkpoint import CheckpointError, resume_trainer
 from avworld.train.ppo import PPOTrainer
 from avworld.train.run_options import check_new_run
 from avworld.train.separation_config import ActiveTrainConfig, SeparationConfigError, resolve_active
@@ -169,11 +169,7 @@ def train_active(preset: str, overrides, passive_path: str | Path, out_dir: str 
                 out.mkdir(parents=True, exist_ok=True)
                 (out / "config.json").write_text(json.dumps(run_info, indent=2, default=str) + "\n")
             if resume:
-                path = latest_checkpoint(out)
-                exact = trainer.load_state_dict(load_checkpoint(path, info.device), path)
-                if info.is_main:
-                    how = "exactly" if exact else "with re-seeded envs (episodes in progress restart)"
-                    print(f"resuming {path} at update {trainer.update}, step {trainer.global_step:,} {how}")
+                resume_trainer(trainer, out, info.device, info.is_main)
             return trainer.train()
         finally:
             envs.close()
