@@ -28,7 +28,7 @@ from avworld.tasks.episodes import (
     load_episodes,
     split_scenes,
 )
-from avworld.tasks.worlds import WorldCache, discrete_action, env_config
+from avworld.tasks.worlds import WorldCache, chosen_episode, discrete_action, env_config
 from avworld.vision.camera import CameraConfig
 
 OBSERVATION_SETS = {"audiovisual": ("rgb", "depth", "audio", "spectrogram"), "audio": ("audio", "spectrogram"),
@@ -217,20 +217,9 @@ class AudioGoalEnv(gym.Env):
         return self.worlds.get(spec)
 
     def _pick_episode(self, options: dict) -> AudioGoalEpisode:
-        if "episode" in options:
-            return options["episode"]
-        if "episode_id" in options:
-            for ep in self.episodes:
-                if ep.episode_id == options["episode_id"]:
-                    return ep
-            raise EpisodeError(f"no episode with id {options['episode_id']!r} in this env's episodes")
-        if "episode_index" in options:
-            k = int(options["episode_index"])
-            if not 0 <= k < len(self.episodes):
-                raise EpisodeError(f"episode_index {k} out of range; this env has {len(self.episodes)} episodes")
-            return self.episodes[k]
-        if self.episodes:
-            return self.episodes[int(self.np_random.integers(len(self.episodes)))]
+        ep = chosen_episode(options, self.episodes, self.np_random, EpisodeError)
+        if ep is not None:
+            return ep
         i = int(self.np_random.integers(len(self.scenes)))
         if self.config.episodes_per_scene:
             return self.pool_episode(i, int(self.np_random.integers(self.config.episodes_per_scene)))

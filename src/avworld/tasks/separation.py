@@ -34,7 +34,7 @@ from avworld.tasks.separation_episodes import (
     separation_types,
     sound_bank,
 )
-from avworld.tasks.worlds import WorldCache, env_config
+from avworld.tasks.worlds import WorldCache, chosen_episode, env_config
 from avworld.vision.camera import CameraConfig
 
 ENV_ID = "avworld/ActiveSeparation-v0"
@@ -205,20 +205,9 @@ class ActiveSeparationEnv(gym.Env):
 
     # ------------------------------------------------------------------ episodes
     def pick_episode(self, options: dict) -> SeparationEpisode:
-        if "episode" in options:
-            return options["episode"]
-        if "episode_id" in options:
-            for ep in self.episodes:
-                if ep.episode_id == options["episode_id"]:
-                    return ep
-            raise SeparationError(f"no episode with id {options['episode_id']!r} in this env's episodes")
-        if "episode_index" in options:
-            k = int(options["episode_index"])
-            if not 0 <= k < len(self.episodes):
-                raise SeparationError(f"episode_index {k} out of range; this env has {len(self.episodes)} episodes")
-            return self.episodes[k]
-        if self.episodes:
-            return self.episodes[int(self.np_random.integers(len(self.episodes)))]
+        ep = chosen_episode(options, self.episodes, self.np_random, SeparationError)
+        if ep is not None:
+            return ep
         i = int(self.np_random.integers(len(self.scenes)))
         return self.scene_episode(i, int(self.np_random.integers(self.config.episodes_per_scene)))
 

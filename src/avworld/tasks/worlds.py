@@ -75,3 +75,24 @@ def env_config(config_cls, config, overrides: dict, render_mode, env_name: str, 
     if render_mode not in (None, "rgb_array"):
         raise error(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")
     return replace(config or config_cls(), **overrides)
+
+
+def chosen_episode(options: dict, episodes: list, rng, error: type[Exception]):
+    """The episode ``reset(options=...)`` names (``episode``, ``episode_id`` or ``episode_index``), else
+    a random one of ``episodes`` drawn with ``rng``; None when neither (the env then draws one from
+    its scenes). ``error`` for an unknown id or an index out of range."""
+    if "episode" in options:
+        return options["episode"]
+    if "episode_id" in options:
+        for ep in episodes:
+            if ep.episode_id == options["episode_id"]:
+                return ep
+        raise error(f"no episode with id {options['episode_id']!r} in this env's episodes")
+    if "episode_index" in options:
+        k = int(options["episode_index"])
+        if not 0 <= k < len(episodes):
+            raise error(f"episode_index {k} out of range; this env has {len(episodes)} episodes")
+        return episodes[k]
+    if episodes:
+        return episodes[int(rng.integers(len(episodes)))]
+    return None
