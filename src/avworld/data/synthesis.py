@@ -241,13 +241,8 @@ def manifest_config(data_dir: str | Path) -> dict:
 
 
 def read_config(data_dir: str | Path) -> SynthesisDataConfig:
-    man = Path(data_dir) / "manifest.json"
-    if not man.exists():
-        raise SynthesisDataError(f"{data_dir}: no manifest.json; build the data with `avworld synthesis data`")
-    d = json.loads(man.read_text())
-    if d.get("format") != FORMAT:
-        raise SynthesisDataError(f"{man}: not π-AVAS data (format {FORMAT!r} expected)")
-    return SynthesisDataConfig.from_dict(d["config"])
+    """The :class:`SynthesisDataConfig` a data folder was generated with."""
+    return SynthesisDataConfig.from_dict(manifest_config(data_dir))
 
 
 def load_split(data_dir: str | Path, split: str, envs: list[int] | None = None) -> dict:
