@@ -33,6 +33,7 @@ import numpy as np
 from avworld.acoustics.bands import band_split_masks
 from avworld.acoustics.late_decoder import NUM_SECTORS, SECTOR_AZ_RAD, LateDecoder
 from avworld.acoustics.listener_trace import SEGMENT_EDGES_S
+from avworld.acoustics.tail_kernel import amplitude_times_noise
 
 NUM_DIRS = NUM_SECTORS + 1
 _ROWS_IN = NUM_DIRS * 7 * 2  # noise rows: direction bin, band, {noise, Hilbert twin}
@@ -116,23 +117,9 @@ def _shape(bank, offset, gp, W, h, m, frac_t, j0, j1):
     direction, {noise, Hilbert}) from ``offset`` times their amplitudes (``gp`` (7 x 2D, k + 1): value at
     bin centre j, linear to the next), weighted by ``W`` (2R, 7 x 2D). All bands in one product, in
     column pieces small enough for OpenBLAS to stay on one thread (see :data:`_GEMM_COLUMNS`)."""
-    start = 0 if j0 < 0 else h + j0 * m
-    stop = h + j1 * m
-    width = stop - start
     n_in = gp.shape[0]
-    x = np.empty((n_in, width), np.float32)
-    lo = max(j0, 0)
-    body_at = 0
-    if j0 < 0:
-        x[:, :h] = gp[:, :1]
-        body_at = h
-    body = x[:, body_at:].reshape(n_in, j1 - lo, m)
-    np.multiply((gp[:, lo + 1 : j1 + 1] - gp[:, lo:j1])[:, :, None], frac_t, out=body)
-    body += gp[:, lo:j1, None]
-    # multiplied as (7, D, 2, width): with D < 9 directions the bank's rows do not merge into one axis,
-    # and a reshape would copy them
-    d = n_in // 14
-    x.reshape(7, d, 2, width)[...] *= bank[:, :d, :, offset + start : offset + stop]
+    x = amplitude_times_noise(bank, offset, gp, h, m, frac_t, j0, j1, n_in // 14)
+    width = x.shape[1]
     out = np.empty((W.shape[0], width), np.float32)
     cols = max(128, (_BLAS_ONE_THREAD // (W.shape[0] * n_in)) // 64 * 64)
     for c0 in range(0, width, cols):
