@@ -385,11 +385,12 @@ def bench_loader(root: Path, batches: int, batch_size: int = 64, workers: int = 
     import torch
     from torch.utils.data import DataLoader, RandomSampler
 
-    from avworld.data.loaders import CDiTDataset, TrajectoryBlockSampler
+    from avworld.data.loaders import CDiTDataset, TrajectoryBlockSampler, worker_init
 
     def run(ds, sampler, workers: int = workers) -> float:
         loader = DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                            persistent_workers=workers > 0, prefetch_factor=4 if workers else None)
+                            persistent_workers=workers > 0, prefetch_factor=4 if workers else None,
+                            worker_init_fn=worker_init if workers else None)
         it = iter(loader)
         for _ in range(3):  # warm-up: workers started, files opened
             next(it)

@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from avworld.data.errors import DataError  # noqa: E402
-from avworld.data.loaders import CDiTDataset, SequenceDataset, TrajectoryBlockSampler  # noqa: E402
+from avworld.data.loaders import CDiTDataset, SequenceDataset, TrajectoryBlockSampler, worker_init  # noqa: E402
 from avworld.data.poses import compose, relative_pose, step_deltas  # noqa: E402
 from avworld.geometry.actions import Action  # noqa: E402
 
@@ -127,6 +127,28 @@ def test_dataloader_with_two_workers(tiny_dataset):
         assert batch["goal_rgb"].shape[1:] == (4, 3, 48, 48)
         n += len(batch["t"])
     assert n == len(ds)
+
+
+def _strategy_in_worker(_):
+    return torch.multiprocessing.get_sharing_strategy()
+
+
+def test_worker_init_hands_batches_over_by_name_and_changes_no_value(tiny_dataset):
+    root, _ = tiny_dataset
+    ds = CDiTDataset(root, split="train", cache_trajectories=4)
+    sampler = TrajectoryBlockSampler(ds, block=2, streams=2, batch_size=8)
+    in_process = list(torch.utils.data.DataLoader(ds, batch_size=8, sampler=sampler))
+    before = torch.multiprocessing.get_sharing_strategy()
+    loader = torch.utils.data.DataLoader(ds, batch_size=8, num_workers=2, sampler=sampler, worker_init_fn=worker_init)
+    batches = list(loader)
+    assert len(batches) == len(in_process)
+    for a, b in zip(in_process, batches):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert torch.multiprocessing.get_sharing_strategy() == before  # the main process keeps its own
+    # in a worker the strategy is file_system (what makes the main process map tensors by name)
+    probe = torch.utils.data.DataLoader(range(2), batch_size=1, num_workers=1, worker_init_fn=worker_init,
+                                        collate_fn=_strategy_in_worker)
+    assert list(probe) == ["file_system", "file_system"]
 
 
 def test_sequence_dataset(tiny_dataset):
