@@ -66,7 +66,7 @@ def main() -> None:
     p.add_argument("--deltas", default="1,2,4,8,16")
     p.add_argument("--metrics", default="ssim,psnr,lsd,ild_error,itd_error,reward_mse")
     p.add_argument("--compact", action="store_true",
-                   help="one column per metric: 'world model [95 % CI] / baseline mean'")
+                   help="one column per metric: 'world model [95 %% CI] / baseline mean'")
     p.add_argument("--out", default="benchmarks/results/worldmodel_table.json")
     args = p.parse_args()
     runs = []
