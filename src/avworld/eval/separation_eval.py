@@ -50,6 +50,7 @@ class LearnedSeparationPolicy:
     """A trained active-separation agent with the baselines' ``reset()`` / ``act(obs, info)`` interface."""
 
     name = "learned"
+    reward = "separation"  # the reward its motion policy was trained with (a checkpoint's active.reward)
 
     def __init__(self, policy, passive, memory, deterministic: bool = False, seed: int = 0, device="cpu") -> None:
         self.policy, self.passive, self.memory = policy.eval(), passive.eval(), memory.eval()
@@ -76,6 +77,7 @@ class LearnedSeparationPolicy:
         memory.load_state_dict(ckpt["separation"]["memory"])
         agent = cls(policy.to(device), passive, memory.to(device), deterministic, seed, device)
         agent.name = str(ckpt.get("agent", "learned"))
+        agent.reward = str(ckpt["separation"].get("active", {}).get("reward", "separation"))
         return agent
 
     def reset(self) -> None:
@@ -100,12 +102,15 @@ class LearnedSeparationPolicy:
         return int(act.action[0])
 
 
-def evaluate(env, policy, passive, memory, num_episodes: int, seed: int = 0, device="cpu", progress=None) -> dict:
+def evaluate(env, policy, passive, memory, num_episodes: int, seed: int = 0, device="cpu", progress=None,
+             keep: int = 0) -> dict:
     """Run ``num_episodes`` episodes (``reset(options={"episode_index": k})`` when the env holds an episode
-    list) -> {"per_episode": [...], "aggregate": {metric: mean/CI}}."""
+    list) -> {"per_episode": [...], "aggregate": {metric: mean/CI}}. With ``keep`` > 0, ``"examples"`` also
+    holds what :func:`avworld.eval.separation_report.write_separation_report` shows of the first ``keep``
+    episodes: the rollout's mixtures, targets, poses and sources and the final estimates scored."""
     from avworld.tasks.separation_baselines import rollout
 
-    per = []
+    per, examples = [], []
     has_list = bool(getattr(env.unwrapped, "episodes", None))
     for k in range(num_episodes):
         ep = rollout(env, policy, options={"episode_index": k} if has_list else None, seed=seed + k)
@@ -114,6 +119,16 @@ def evaluate(env, policy, passive, memory, num_episodes: int, seed: int = 0, dev
         rec.update(episode_id=str(ep.get("episode_id")), scene=str(ep.get("scene")), steps=int(len(ep["audio"])),
                    mean_target_distance_m=float(np.mean(ep["target_distance_m"])))
         per.append(rec)
+        if k < keep:
+            episode = getattr(env.unwrapped, "episode", None)
+            sources = [(tuple(float(v) for v in s.position), str(s.sound)) for s in episode.sources] \
+                if episode is not None else []
+            examples.append({**{n: ep[n] for n in ("audio", "target_mono", "poses", "actions", "target_type")},
+                             "estimates": m["estimates"], "step_metrics": {n: m[n] for n in EPISODE_METRICS},
+                             "record": rec, "sources": sources})
         if progress is not None:
             progress(k, rec)
-    return {"per_episode": per, "aggregate": aggregate({n: [r[n] for r in per] for n in EPISODE_METRICS})}
+    out = {"per_episode": per, "aggregate": aggregate({n: [r[n] for r in per] for n in EPISODE_METRICS})}
+    if keep:
+        out["examples"] = examples
+    return out

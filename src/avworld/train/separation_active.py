@@ -7,7 +7,10 @@ memory phase: ``memory_epochs`` Adam steps (lr 5e-3, the seed's) on Eq. 2 over t
 ended since the last update (at most ``memory_batch``; gradients averaged over DD-PPO ranks; a rank
 without finished episodes contributes zero gradients so the collectives stay aligned). So the
 two learners alternate after every parameter update, as the seed's joint training. The memory
-is used in eval mode (no dropout) while collecting.
+is used in eval mode (no dropout) while collecting. ``active.reward=novelty`` trains the novelty
+baseline (count-based exploration reward, :func:`~avworld.train.separation_env.novelty_cell`) with the
+same alternation; its agent is named ``separation-KIND-novelty`` and its checkpoint's
+``separation.active.reward`` says which reward trained it.
 
 Checkpoints add the memory's weights and optimizer and every rank's wrapper state (memory
 banks, episode histories, finished episodes) to the PPO checkpoint; with envs that expose a
@@ -45,7 +48,7 @@ class SeparationPPOTrainer(PPOTrainer):
 
     def learn(self, next_value: torch.Tensor) -> dict:
         stats = super().learn(next_value)
-        return {**stats, **self.learn_memory()}
+        return {**stats, "separation/l1": self.envs.take_l1(), **self.learn_memory()}
 
     def learn_memory(self) -> dict:
         from avworld.models.separation import sequence_loss
@@ -128,12 +131,13 @@ def build_trainer(envs, passive, groups: dict, out_dir=None, dist=None, tensorbo
     torch.manual_seed(ppo.seed)
     device = (dist.device if dist is not None else torch.device("cpu"))
     memory = build_memory(mem_cfg).to(device)
-    wrapped = SeparatedVecEnv(envs, passive.to(device), memory, active.reward_scale, active.episode_buffer, device)
+    wrapped = SeparatedVecEnv(envs, passive.to(device), memory, active.reward_scale, active.episode_buffer, device,
+                              active.reward, active.novelty_cell_m, active.novelty_heading_bins)
     shapes = {k: tuple(s.shape) for k, s in wrapped.single_observation_space.spaces.items()}
     if "rgb" not in shapes and pol_cfg.visual_keys:
         pol_cfg = replace(pol_cfg, visual_keys=())
     policy = SeparationPolicy(pol_cfg, shapes, int(wrapped.single_action_space.n))
-    agent = f"separation-{mem_cfg.kind}"
+    agent = f"separation-{mem_cfg.kind}" + ("" if active.reward == "separation" else f"-{active.reward}")
     return SeparationPPOTrainer(wrapped, policy, memory, ppo, active, agent=agent, out_dir=out_dir, dist=dist,
                                 tensorboard=tensorboard, progress=progress, run_info=run_info)
 

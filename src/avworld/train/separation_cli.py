@@ -5,8 +5,12 @@ by :mod:`avworld.tasks.separation_cli` through :func:`add_separation_commands`).
     avworld separation train active  --passive RUN [--preset cpu|gpu] [--agent transformer|recurrent|none]
                                      [--out DIR] [--set ppo.F=V --set memory.F=V ...] [run options]
     avworld separation eval passive  --checkpoint RUN --data DIR [--split test] [--num N] [--out DIR]
-    avworld separation eval active   --passive RUN --episodes FILE [--agent learned|stand|rotate|random|proximity|doa]
-                                     [--checkpoint RUN] [--num N] [--out DIR]
+    avworld separation eval active   --passive RUN --episodes FILE
+                                     [--agent learned|novelty|stand|rotate|random|proximity|doa]
+                                     [--checkpoint RUN] [--num N] [--out DIR [--report-episodes N]]
+
+The novelty baseline is `train active --set active.reward=novelty` (count-based exploration reward);
+`eval active --agent novelty --checkpoint RUN` evaluates it (as `learned`, checking the run's reward).
 
 No torch import at module level. See docs/separation.md.
 """
@@ -49,7 +53,10 @@ def add_separation_commands(ssub) -> None:
     ac.add_argument("--out", default=None, help="run directory (default runs/separation-active-PRESET)")
     ac.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                     help="repeatable override: ppo.*, active.*, memory.*, policy.*, env.* fields, e.g. "
-                         "--set ppo.total_steps=4000 --set memory.refine_past=0 --set policy.zero_visual=true")
+                         "--set ppo.total_steps=4000 --set memory.refine_past=0 --set policy.zero_visual=true; "
+                         "--set active.reward=novelty trains the novelty baseline (reward 1/sqrt(visits) of the "
+                         "agent's 0.5 m x 90 deg cell in the episode: active.novelty_cell_m, "
+                         "active.novelty_heading_bins) with the same memory training")
     add_run_options(ac)
     ac.set_defaults(func=_cmd_train_active)
 
@@ -67,7 +74,8 @@ def add_separation_commands(ssub) -> None:
     ea = esub.add_parser("active", help="separation quality along the paths of a motion policy over an episode file")
     ea.add_argument("--passive", required=True, help="run directory or checkpoint of `train passive` (f^P)")
     ea.add_argument("--agent", default="learned",
-                    help="learned (needs --checkpoint) or a baseline: stand, rotate, random, proximity, doa "
+                    help="learned (needs --checkpoint), novelty (a checkpoint trained with "
+                         "--set active.reward=novelty) or a baseline: stand, rotate, random, proximity, doa "
                          "(doa with the privileged true direction)")
     ea.add_argument("--checkpoint", default=None, help="run directory or checkpoint of `train active`: the learned "
                                                         "agent, or (with a baseline) the memory to refine with")
@@ -76,7 +84,10 @@ def add_separation_commands(ssub) -> None:
     ea.add_argument("--seed", type=int, default=0, help="seed of the policy's and the env's draws")
     ea.add_argument("--size", type=int, default=None, help="image size (default: the checkpoint's, else 64)")
     ea.add_argument("--deterministic", action="store_true", help="the learned agent takes its most likely action")
-    ea.add_argument("--out", default=None, help="write metrics.json (aggregate and per episode) here")
+    ea.add_argument("--out", default=None, help="write metrics.json (aggregate and per episode) and the report "
+                                                 "index.html (paths, audio players, spectrograms) here")
+    ea.add_argument("--report-episodes", type=int, default=4,
+                    help="episodes shown in the --out report (default 4; 0: no report)")
     ea.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ea.set_defaults(func=_cmd_eval_active)
 
@@ -154,16 +165,24 @@ def _cmd_eval_active(args: argparse.Namespace) -> int:
     from avworld.train.separation_config import SeparationConfigError
     from avworld.train.separation_passive import load_passive
 
+    if args.report_episodes < 0:
+        raise SeparationConfigError(f"--report-episodes must be >= 0, got {args.report_episodes}")
     _threads(args.threads)
     passive = load_passive(args.passive)
     ckpt_path = None
     if args.checkpoint:
         ckpt_path = latest_checkpoint(args.checkpoint) if Path(args.checkpoint).is_dir() else Path(args.checkpoint)
     env_kw = {}
-    if args.agent == "learned":
+    reward = None
+    if args.agent in ("learned", "novelty"):
         if ckpt_path is None:
-            raise SeparationConfigError("--agent learned needs --checkpoint (a run of `train active`)")
+            raise SeparationConfigError(f"--agent {args.agent} needs --checkpoint (a run of `train active`)")
         agent = LearnedSeparationPolicy.from_checkpoint(ckpt_path, passive, args.deterministic, args.seed)
+        reward = agent.reward
+        if args.agent == "novelty" and reward != "novelty":
+            raise SeparationConfigError(f"--agent novelty: {ckpt_path} was trained with active.reward={reward}; "
+                                        "pass a run of `train active --set active.reward=novelty`, or --agent "
+                                        "learned")
         memory = agent.memory
         saved_env = load_checkpoint(ckpt_path).get("run_info", {}).get("env", {})
         env_kw = {"width": saved_env.get("width", 64), "height": saved_env.get("height", 64),
@@ -178,25 +197,40 @@ def _cmd_eval_active(args: argparse.Namespace) -> int:
             memory = build_memory(MemoryConfig(**sep["memory_config"]))
             memory.load_state_dict(sep["memory"])
     else:
-        raise SeparationConfigError(f"--agent {args.agent!r}: choose learned or one of {sorted(BASELINES)}")
+        raise SeparationConfigError(f"--agent {args.agent!r}: choose learned, novelty or one of "
+                                    f"{sorted(BASELINES)}")
     if args.size:
         env_kw.update(width=args.size, height=args.size)
     env = gym.make("avworld/ActiveSeparation-v0", episodes=args.episodes, **env_kw)
     try:
         n = len(env.unwrapped.episodes)
         n = n if args.num is None else min(n, args.num)
-        result = evaluate(env, agent, passive, memory, n, seed=args.seed,
+        keep = min(args.report_episodes, n) if args.out else 0
+        result = evaluate(env, agent, passive, memory, n, seed=args.seed, keep=keep,
                           progress=lambda k, r: print(f"episode {k + 1}/{n}: SI-SDR {r['si_sdr']:.2f} dB "
                                                       f"(mixture {r['si_sdr_mixture']:.2f}) {json.dumps(r)}",
                                                       flush=True))
+        examples = result.pop("examples", [])
+        result.update(agent=getattr(agent, "name", args.agent), reward=reward, episodes=str(args.episodes),
+                      passive=str(args.passive), checkpoint=str(ckpt_path) if ckpt_path else None,
+                      memory=memory.config.kind, num_episodes=n)
+        report = None
+        if args.out:
+            from avworld.eval.separation_report import write_separation_report
+
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
+            if keep:
+                worlds = env.unwrapped.worlds
+                report = write_separation_report(out, result, examples,
+                                                 world_of=lambda s: (worlds.get(s).scene, worlds.get(s).nav))
     finally:
         env.close()
-    result.update(agent=getattr(agent, "name", args.agent), episodes=str(args.episodes), passive=str(args.passive),
-                  checkpoint=str(ckpt_path) if ckpt_path else None, memory=memory.config.kind, num_episodes=n)
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(f"agent {result['agent']} (motion reward: {reward or 'none, a fixed baseline'}), memory {result['memory']}, "
+          f"{n} episodes")
     for k, v in result["aggregate"].items():
         print(f"{k:16s} {v['mean']:8.3f}  95% CI [{v['ci_low']:.3f}, {v['ci_high']:.3f}]  n={v['n']}")
+    if report is not None:
+        print(f"report: {report}")
     return 0

@@ -57,15 +57,29 @@ class PassiveTrainConfig:
             raise SeparationConfigError("lr and max_grad_norm must be > 0, val_examples >= 0")
 
 
+#: the active phase's rewards: the task's (Eq. 3) and the count-based exploration baseline
+REWARDS = ("separation", "novelty")
+
+
 @dataclass(frozen=True)
 class ActiveTrainConfig:
     """What the active phase adds to PPO. ``reward_scale`` multiplies the dense reward
     ``r_t = -reward_scale * mean |M.._{t+1} - M*_{t+1}|`` (element mean over the 16 x 32 x 32 magnitudes
     of the refined current estimate of the next step). ``memory_lr``: Adam on Eq. 2 after every PPO
     update (one alternation), over the episodes finished since the last one (at most ``memory_batch``
-    episodes per step, ``memory_epochs`` passes). ``passive``: the f^P checkpoint (frozen)."""
+    episodes per step, ``memory_epochs`` passes). ``passive``: the f^P checkpoint (frozen).
+
+    ``reward``: ``separation`` (the above, the task's agent) or ``novelty`` (the count-based exploration
+    baseline: ``r_t = 1 / sqrt(N_t)``, ``N_t`` the agent's visits so far in the episode, this one
+    included, to the cell of its pose after the action: position floored to ``novelty_cell_m`` squares,
+    heading in ``novelty_heading_bins`` equal sectors from the +x axis; ``reward_scale`` is not applied).
+    The memory is trained alternately with either reward, so a novelty agent is scored with the same
+    kind of separator as the task's agent."""
 
     passive: str = ""
+    reward: str = "separation"
+    novelty_cell_m: float = 0.5
+    novelty_heading_bins: int = 4
     reward_scale: float = 10.0
     memory_lr: float = 5e-3
     memory_epochs: int = 1
@@ -75,6 +89,13 @@ class ActiveTrainConfig:
     train_memory: bool = True
 
     def __post_init__(self) -> None:
+        if self.reward not in REWARDS:
+            close = difflib.get_close_matches(str(self.reward), REWARDS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise SeparationConfigError(f"active.reward {self.reward!r} is unknown; choose one of "
+                                        f"{', '.join(REWARDS)}{hint}")
+        if not (self.novelty_cell_m > 0 and self.novelty_heading_bins >= 1):
+            raise SeparationConfigError("active.novelty_cell_m must be > 0 and active.novelty_heading_bins >= 1")
         if not (self.reward_scale > 0 and self.memory_lr > 0 and self.memory_grad_norm > 0):
             raise SeparationConfigError("reward_scale, memory_lr and memory_grad_norm must be > 0")
         if min(self.memory_epochs, self.memory_batch, self.episode_buffer) < 1:

@@ -12,6 +12,10 @@ with its interface: ``audio`` (2, 16000), ``target_type``, ``step`` observations
 4. the reward of the action that led here is ``r = -reward_scale * mean |M.._t - M*_t|`` (element
    mean over the 16 x 32 x 32 magnitudes; the seed's Eq. 3 with its index shifted to the step
    the action produced); 0 on gymnasium's autoreset steps (masked out of PPO anyway).
+   With ``reward="novelty"`` (the count-based exploration baseline) the reward is instead
+   ``1 / sqrt(N)``, ``N`` the visits so far in the episode (this one included; the start pose
+   counts as the first visit of its cell) to the cell :func:`novelty_cell` of ``info["pose"]``;
+   the separation L1 is still computed (and logged as ``separation/l1``).
 
 Every episode's passive estimates and ground-truth magnitudes are kept; when it ends it joins
 :attr:`finished`, the memory's training data (Eq. 2 over whole episodes, f^P being frozen the
@@ -20,6 +24,7 @@ passive estimates stay valid). ``get_state`` / ``set_state`` hold all of this fo
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 import numpy as np
@@ -30,12 +35,28 @@ from avworld.models.separation import BINAURAL_KEY, MONO_KEY
 from avworld.models.separation.spectrogram import CHUNKS, log_features, magnitudes
 
 
+def novelty_cell(pose, cell_m: float = 0.5, heading_bins: int = 4) -> tuple[int, int, int]:
+    """The count cell of a pose (x, y, yaw): ``(floor(x / cell_m), floor(y / cell_m), heading bin)``, the
+    heading bin ``floor((yaw mod 2 pi) / (2 pi / heading_bins))`` (sectors counter-clockwise from +x)."""
+    x, y, yaw = (float(v) for v in np.asarray(pose, dtype=np.float64)[:3])
+    width = 2.0 * math.pi / int(heading_bins)
+    return (math.floor(x / cell_m), math.floor(y / cell_m), int(math.floor((yaw % (2.0 * math.pi)) / width))
+            % int(heading_bins))
+
+
 class SeparatedVecEnv:
-    """A vector env whose observations are the separator's outputs and whose reward is Eq. 3."""
+    """A vector env whose observations are the separator's outputs and whose reward is Eq. 3 (or novelty)."""
 
     def __init__(self, envs, passive, memory, reward_scale: float = 10.0, episode_buffer: int = 64,
-                 device="cpu") -> None:
+                 device="cpu", reward: str = "separation", novelty_cell_m: float = 0.5,
+                 novelty_heading_bins: int = 4) -> None:
+        from avworld.train.separation_config import REWARDS, SeparationConfigError
+
+        if reward not in REWARDS:
+            raise SeparationConfigError(f"reward {reward!r} is unknown; choose one of {', '.join(REWARDS)}")
         self.envs, self.passive, self.memory = envs, passive, memory
+        self.reward_name, self.novelty_cell_m, self.novelty_heading_bins = reward, float(novelty_cell_m), \
+            int(novelty_heading_bins)
         self.reward_scale, self.device = float(reward_scale), torch.device(device)
         self.num_envs = envs.num_envs
         self.metadata = envs.metadata
@@ -57,6 +78,9 @@ class SeparatedVecEnv:
         self.history: list[list[tuple[torch.Tensor, torch.Tensor]]] = [[] for _ in range(n)]
         self.done = np.zeros(n, dtype=bool)
         self.last_l1 = np.zeros(n)
+        self.visits: list[dict[tuple[int, int, int], int]] = [{} for _ in range(n)]
+        self.last_novelty = np.zeros(n)
+        self._l1_sum, self._l1_count = 0.0, 0
 
     # -------------------------------------------------------------- gymnasium vector API
     @property
@@ -73,7 +97,11 @@ class SeparatedVecEnv:
         obs, _, terminated, truncated, info = self.envs.step(actions)
         autoreset = self.done.copy()
         out, l1 = self._process(obs, info, autoreset)
-        reward = np.where(autoreset, 0.0, -self.reward_scale * l1).astype(np.float32)
+        live = ~autoreset
+        self._l1_sum += float(l1[live].sum())
+        self._l1_count += int(live.sum())
+        raw = self.last_novelty if self.reward_name == "novelty" else -self.reward_scale * l1
+        reward = np.where(autoreset, 0.0, raw).astype(np.float32)
         self.done = np.logical_or(terminated, truncated)
         for i in np.flatnonzero(self.done):
             self._finish(int(i))
@@ -113,10 +141,33 @@ class SeparatedVecEnv:
                 self.history[i] = []
             self.history[i].append((sep.mono[i].cpu(), target[i].cpu()))
         self.last_l1 = l1
+        if self.reward_name == "novelty":
+            self._count_visits(info, step_idx.cpu().numpy())
         out = {BINAURAL_KEY: log_features(sep.binaural).cpu().numpy(), MONO_KEY: current.cpu().numpy()}
         if "rgb" in self.single_observation_space.spaces:
             out["rgb"] = np.asarray(obs["rgb"])
         return out, l1
+
+    def _count_visits(self, info, step_idx: np.ndarray) -> None:
+        if "pose" not in info:
+            from avworld.train.separation_config import SeparationConfigError
+
+            raise SeparationConfigError("active.reward=novelty counts visits to the agent's pose cells, but the "
+                                        "env's info has no 'pose'; use avworld/ActiveSeparation-v0 (or an env "
+                                        "reporting info['pose'] = (x, y, yaw))")
+        poses = np.asarray(info["pose"], dtype=np.float64)
+        for i in range(self.num_envs):
+            if int(step_idx[i]) == 0:
+                self.visits[i] = {}
+            cell = novelty_cell(poses[i], self.novelty_cell_m, self.novelty_heading_bins)
+            self.visits[i][cell] = self.visits[i].get(cell, 0) + 1
+            self.last_novelty[i] = 1.0 / math.sqrt(self.visits[i][cell])
+
+    def take_l1(self) -> float:
+        """The mean separation L1 (of the refined current estimate) over the steps since the last call."""
+        mean = self._l1_sum / self._l1_count if self._l1_count else float("nan")
+        self._l1_sum, self._l1_count = 0.0, 0
+        return mean
 
     def _finish(self, i: int) -> None:
         if self.history[i]:
@@ -134,7 +185,9 @@ class SeparatedVecEnv:
     def get_state(self) -> dict:
         return {"mem_state": {k: v.cpu() for k, v in self.mem_state.items()},
                 "history": [[(p, t) for p, t in h] for h in self.history], "done": torch.as_tensor(self.done),
-                "finished": list(self.finished)}
+                "finished": list(self.finished),
+                "visits": [[[*cell, n] for cell, n in v.items()] for v in self.visits],
+                "novelty": torch.as_tensor(self.last_novelty)}
 
     def set_state(self, state: dict) -> None:
         self.mem_state = {k: v.to(self.device) for k, v in state["mem_state"].items()}
@@ -142,3 +195,6 @@ class SeparatedVecEnv:
         self.done = state["done"].cpu().numpy().copy()
         self.finished.clear()
         self.finished.extend((p, t) for p, t in state["finished"])
+        if "visits" in state:
+            self.visits = [{(int(a), int(b), int(c)): int(n) for a, b, c, n in v} for v in state["visits"]]
+            self.last_novelty = state["novelty"].cpu().numpy().copy()
