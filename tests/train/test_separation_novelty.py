@@ -1,5 +1,6 @@
 """The novelty baseline: count-based exploration reward in place of Eq. 3, same trainer, same memory updates."""
 
+import json
 import math
 
 import gymnasium as gym
@@ -118,3 +119,29 @@ def test_novelty_needs_poses():
         build_trainer(fake_vector_env(2, num_steps=4), _passive(), groups, tensorboard=False).envs.reset(seed=0)
     with pytest.raises(SeparationConfigError, match="unknown"):
         SeparatedVecEnv(fake_vector_env(1), _passive(), None, reward="curiosity")
+
+
+def test_eval_active_shows_the_reward_and_agent_novelty_checks_it(tmp_path, capsys):
+    from tests.train.test_separation_cli import write_dataset
+
+    write_dataset(tmp_path / "data", 4)
+    assert main(["separation", "train", "passive", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "p"),
+                 "--no-progress", "--no-tensorboard", "--set", "train.channels=(4,8,8,8,8)", "--set",
+                 "train.steps=1", "--set", "train.batch_size=2", "--set", "train.val_examples=0"]) == 0
+    eps = tmp_path / "eps.jsonl"
+    assert main(["separation", "episodes", "make", "--scenes", "1", "--per-scene", "1", "--out", str(eps)]) == 0
+    novelty, plain = tmp_path / "novelty", tmp_path / "plain"
+    _trainer(novelty, ["ppo.total_steps=12"]).train()  # fake-env runs: rgb 16 x 16, three actions
+    groups = resolve_active("cpu", SMALL + ["ppo.total_steps=12"])
+    build_trainer(_info_envs(2), _passive(), groups, out_dir=plain, tensorboard=False).train()
+    common = ["separation", "eval", "active", "--passive", str(tmp_path / "p"), "--episodes", str(eps), "--size", "16"]
+    capsys.readouterr()
+    rc = main([*common, "--agent", "novelty", "--checkpoint", str(plain)])
+    assert rc != 0 and "trained with active.reward=separation" in capsys.readouterr().err
+    out = tmp_path / "ev"
+    assert main([*common, "--agent", "novelty", "--checkpoint", str(novelty), "--out", str(out),
+                 "--report-episodes", "0"]) == 0
+    text = capsys.readouterr().out
+    assert "agent separation-transformer-novelty (motion reward: novelty)" in text
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["reward"] == "novelty" and m["num_episodes"] == 1 and not (out / "index.html").exists()
