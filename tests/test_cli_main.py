@@ -29,6 +29,18 @@ _SCRIPT = textwrap.dedent("""
         print("working")
         raise BrokenPipeError(32, "a worker's pipe broke")
 
+    def lib_error(args):
+        import numpy as np
+        np.zeros(3).reshape(2, 2)  # a ValueError from inside numpy: a bug, not the user's input
+
+    def input_error(args):
+        from avworld.data.errors import DataError
+        raise DataError("no trajectory has 4 frames; lower context")
+
+    def bad_json(args):
+        import json
+        json.loads("{not json")
+
     def build():
         p = argparse.ArgumentParser()
         p.add_argument("what")
@@ -40,7 +52,8 @@ _SCRIPT = textwrap.dedent("""
         real = p.parse_args
         def parse_args(argv=None):
             ns = real(argv)
-            ns.func = {"spam": spam, "ctrl_c": ctrl_c, "other_pipe": other_pipe}[ns.what]
+            ns.func = {"spam": spam, "ctrl_c": ctrl_c, "other_pipe": other_pipe,
+                       "lib_error": lib_error, "input_error": input_error, "bad_json": bad_json}[ns.what]
             return ns
         p.parse_args = parse_args
         return p
@@ -85,3 +98,26 @@ def test_a_broken_pipe_other_than_stdout_is_reported():
     assert proc.returncode == 1
     assert out.decode().strip() == "working"
     assert "avworld: error: BrokenPipeError" in err.decode() and "worker's pipe" in err.decode()
+
+
+def test_a_library_value_error_is_an_internal_error_with_traceback_not_bad_input():
+    proc = _popen("lib_error")
+    _, err = proc.communicate(timeout=60)
+    err = err.decode()
+    assert proc.returncode == 1
+    assert "Traceback" in err and "reshape" in err
+    assert "avworld: internal error: ValueError" in err and "please report it" in err
+
+
+def test_an_avworld_input_error_is_one_line_and_exit_2():
+    proc = _popen("input_error")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert err.decode().strip().splitlines() == ["avworld: error: DataError: no trajectory has 4 frames; lower context"]
+
+
+def test_a_file_that_does_not_parse_is_bad_input():
+    proc = _popen("bad_json")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert err.decode().startswith("avworld: error: JSONDecodeError") and "Traceback" not in err.decode()

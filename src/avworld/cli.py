@@ -28,6 +28,7 @@ import importlib.util
 import json
 import os
 import sys
+import traceback
 import warnings
 from pathlib import Path
 
@@ -309,6 +310,20 @@ _SUBSYSTEM_CLIS = ("avworld.tasks.cli", "avworld.data.cli", "avworld.train.cli",
                    "avworld.tasks.separation_cli", "avworld.planning.cli")
 
 
+def _raised_by_avworld(exc: BaseException) -> bool:
+    """Whether ``exc`` is one of avworld's typed errors, a parse error of a file, or was raised by
+    avworld's own code (its innermost frame is in the package), as opposed to a ValueError from inside
+    a library (a bug: shown with its traceback)."""
+    if type(exc).__module__.split(".")[0] == "avworld" or isinstance(exc, (json.JSONDecodeError, UnicodeError)):
+        return True  # avworld's typed errors; a file the user gave that does not parse
+    tb = exc.__traceback__
+    if tb is None:
+        return True
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_globals.get("__name__", "").split(".")[0] == "avworld"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit status (2 bad input, 130 interrupted, 1 closed pipe)."""
     try:
@@ -317,6 +332,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # a closed pipe shows here, inside the handler below
         return status
     except ValueError as exc:  # all avworld input errors are ValueError subclasses with a fix in the message
+        if not _raised_by_avworld(exc):  # e.g. a numpy shape error deep in a library: a bug, not bad input
+            traceback.print_exc()
+            print(f"avworld: internal error: {type(exc).__name__} raised outside avworld's checks (traceback "
+                  "above); please report it with the command you ran", file=sys.stderr)
+            return 1
         print(f"avworld: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
