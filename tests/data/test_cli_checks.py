@@ -103,7 +103,9 @@ def test_make_into_orphan_shards_refuses_unless_rebuild(tiny_dataset, tmp_path, 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_ctrl_c_on_data_make_prints_one_line_and_keeps_the_finished_shards(tmp_path, workers):
     out = tmp_path / "d"
-    args = ["data", "make", "--preset", "avw-tiny", "--out", str(out), "--per-scene", "2", "--size", "32",
+    # 8 houses x 2 trajectories = 6 shards of 3: shards still to build when the first one is done, even
+    # with 2 workers on a loaded machine (with 2 shards both could finish between the check and the signal)
+    args = ["data", "make", "--preset", "avw-tiny", "--out", str(out), "--scenes", "8", "--per-scene", "2", "--size", "32",
             "--workers", str(workers)]
     proc = subprocess.Popen([sys.executable, "-m", "avworld.cli", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
