@@ -105,8 +105,8 @@ def test_ctrl_c_on_data_make_prints_one_line_and_keeps_the_finished_shards(tmp_p
     out = tmp_path / "d"
     # 8 houses x 2 trajectories = 6 shards of 3: shards still to build when the first one is done, even
     # with 2 workers on a loaded machine (with 2 shards both could finish between the check and the signal)
-    args = ["data", "make", "--preset", "avw-tiny", "--out", str(out), "--scenes", "8", "--per-scene", "2", "--size", "32",
-            "--workers", str(workers)]
+    args = ["data", "make", "--preset", "avw-tiny", "--out", str(out), "--scenes", "8", "--per-scene", "2",
+            "--size", "32", "--workers", str(workers)]
     proc = subprocess.Popen([sys.executable, "-m", "avworld.cli", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     done = []
