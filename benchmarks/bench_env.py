@@ -18,6 +18,7 @@ sampled), the warm-up (every pooled episode reset once), ``--resets`` warm reset
 them: episodes last ~4 steps), reset on every episode end, as steps/s.
 
     .venv/bin/python benchmarks/bench_env.py [--steps 600] [--size 128] [--part all|vector|client]
+        [--variants defaults,per-reset,before] [--repeats N]
 """
 
 from __future__ import annotations
@@ -83,14 +84,16 @@ def client(label: str, kwargs: dict, cold: int, resets: int, uniform: int) -> di
     out["warm_resets_per_s"] = resets / (time.perf_counter() - t0)
     env.action_space.seed(0)
     episodes = 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(uniform):
         _, _, terminated, truncated, _ = env.step(env.action_space.sample())
         if terminated or truncated:
             env.reset()
             episodes += 1
-    dt = time.perf_counter() - t0
-    out.update(uniform_steps_per_s=uniform / dt, uniform_episodes=episodes, worlds_built=u.worlds.builds,
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+    # per CPU second too: what a core of its own gives, less sensitive to the shared host's steal time
+    out.update(uniform_steps_per_s=uniform / dt, uniform_steps_per_cpu_s=uniform / cpu, uniform_episodes=episodes,
+               worlds_built=u.worlds.builds,
                load_after=os.getloadavg()[0])
     env.close()
     return out
@@ -105,6 +108,11 @@ def main() -> None:
     p.add_argument("--cold", type=int, default=40, help="client: resets timed from a fresh env (default 40)")
     p.add_argument("--resets", type=int, default=300, help="client: warm resets timed (default 300)")
     p.add_argument("--uniform", type=int, default=1500, help="client: uniform random steps timed (default 1500)")
+    p.add_argument("--variants", default="defaults,per-reset,before",
+                   help="client: which envs (defaults; per-reset: a new episode per reset; before: the defaults "
+                        "before issue 22), comma-separated (default all three)")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="client: runs of each variant; the median of the uniform rate is printed (default 1)")
     p.add_argument("--out", default="benchmarks/results/env.json", help="JSON results file")
     args = p.parse_args()
     results, clients = [], []
@@ -115,14 +123,29 @@ def main() -> None:
             print(f"{r['num_envs']} process(es): {r['steps_per_s']:.0f} env steps/s ({r['steps']} steps, "
                   f"{r['seconds']:.1f} s)")
     if args.part in ("all", "client"):
-        for label, kwargs in (("defaults", {}), ("a new episode per reset", {"episodes_per_scene": 0}),
-                              ("defaults before issue 22", {"episodes_per_scene": 0, "world_cache": 4})):
-            c = client(label, kwargs, args.cold, args.resets, args.uniform)
-            clients.append(c)
-            print(f"gym.make, {label}: first {args.cold} resets {c['cold_resets_per_s']:.1f}/s, warm-up "
-                  f"{c['warm_up_s']:.0f} s, warm resets {c['warm_resets_per_s']:.0f}/s, uniform random actions "
-                  f"{c['uniform_steps_per_s']:.0f} steps/s ({c['uniform_episodes']} episodes, "
-                  f"{c['worlds_built']} worlds built; load {c['load_before']:.1f} -> {c['load_after']:.1f})")
+        variants = {"defaults": ("defaults", {}),
+                    "per-reset": ("a new episode per reset", {"episodes_per_scene": 0}),
+                    "before": ("defaults before issue 22", {"episodes_per_scene": 0, "world_cache": 4})}
+        chosen = [v.strip() for v in args.variants.split(",") if v.strip()]
+        unknown = [v for v in chosen if v not in variants]
+        if unknown or args.repeats < 1:
+            p.error(f"--variants takes {', '.join(variants)} (got {', '.join(unknown)}); --repeats >= 1")
+        for _ in range(args.repeats):
+            for v in chosen:
+                label, kwargs = variants[v]
+                c = client(label, kwargs, args.cold, args.resets, args.uniform)
+                clients.append(c)
+                print(f"gym.make, {label}: first {args.cold} resets {c['cold_resets_per_s']:.1f}/s, warm-up "
+                      f"{c['warm_up_s']:.0f} s, warm resets {c['warm_resets_per_s']:.0f}/s, uniform random actions "
+                      f"{c['uniform_steps_per_s']:.0f} steps/s ({c['uniform_steps_per_cpu_s']:.0f} per CPU s; "
+                      f"{c['uniform_episodes']} episodes, "
+                      f"{c['worlds_built']} worlds built; load {c['load_before']:.1f} -> {c['load_after']:.1f})",
+                      flush=True)
+        if args.repeats > 1:
+            for v in chosen:
+                rates = [c["uniform_steps_per_s"] for c in clients if c["label"] == variants[v][0]]
+                print(f"{variants[v][0]}: median of {len(rates)} runs {np.median(rates):.0f} uniform random steps/s "
+                      f"(range {min(rates):.0f}-{max(rates):.0f})")
     save_json({"machine": machine_info(), "size": args.size, "results": results, "client": clients}, args.out)
 
 
