@@ -91,7 +91,7 @@ def client(label: str, kwargs: dict, cold: int, resets: int, uniform: int) -> di
             env.reset()
             episodes += 1
     dt, cpu = time.perf_counter() - t0, time.process_time() - c0
-    # per CPU second too: what a core of its own gives, less sensitive to the shared host's steal time
+    # per CPU second of all its threads too (the renderer runs beside the audio): less sensitive to host steal
     out.update(uniform_steps_per_s=uniform / dt, uniform_steps_per_cpu_s=uniform / cpu, uniform_episodes=episodes,
                worlds_built=u.worlds.builds,
                load_after=os.getloadavg()[0])
