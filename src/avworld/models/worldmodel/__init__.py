@@ -10,12 +10,11 @@
 See ``docs/worldmodel.md``.
 """
 
-from avworld.models.worldmodel.cdit import (
+from avworld.models.worldmodel.cdit import AVCDiT, AVCDiTBlock, parameter_group
+from avworld.models.worldmodel.config import (
     MODALITIES,
     PRESETS,
     STAGE_GROUPS,
-    AVCDiT,
-    AVCDiTBlock,
     AVCDiTConfig,
     ContextLengthError,
     LatentMismatchError,
@@ -26,7 +25,6 @@ from avworld.models.worldmodel.cdit import (
     UnknownPresetError,
     WorldModelError,
     avcdit_config,
-    parameter_group,
     stage_spec,
 )
 from avworld.models.worldmodel.diffusion import DiffusionError, GaussianDiffusion, beta_schedule

@@ -41,9 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avworld.models.worldmodel.config import (  # noqa: F401  (re-exported)
+from avworld.models.worldmodel.config import (
     MODALITIES,
-    PRESETS,
     STAGE_GROUPS,
     AVCDiTConfig,
     ContextLengthError,
@@ -51,12 +50,8 @@ from avworld.models.worldmodel.config import (  # noqa: F401  (re-exported)
     LayoutMismatchError,
     OffsetRangeError,
     StageError,
-    StageSpec,
-    UnknownPresetError,
     WorldModelError,
     _check_stage,
-    avcdit_config,
-    stage_spec,
 )
 from avworld.models.worldmodel.embeddings import ActionEmbedder, ScalarEmbedder
 

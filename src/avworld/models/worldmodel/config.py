@@ -1,6 +1,6 @@
 """AV-CDiT's configuration, presets, stages and errors (no torch: configs load and validate without it).
 
-Split from :mod:`avworld.models.worldmodel.cdit`, which re-exports every name.
+Split from :mod:`avworld.models.worldmodel.cdit`; the package (`avworld.models.worldmodel`) exports every name.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from avworld.models.worldmodel.cdit import ContextLengthError, OffsetRangeError, WorldModelError, stage_spec
+from avworld.models.worldmodel.config import ContextLengthError, OffsetRangeError, WorldModelError, stage_spec
 
 SAMPLERS = ("ddpm", "ddim")
 #: The largest fixed-step offset and the longest rollout of the evaluation protocol (seed §5.3).
