@@ -1,4 +1,4 @@
-"""AV-CDiT's configuration, presets, stages and errors (no torch: configs load and validate without it).
+"""AV-CDiT's configuration, presets, stages and errors (this module itself imports no torch).
 
 Split from :mod:`avworld.models.worldmodel.cdit`; the package (`avworld.models.worldmodel`) exports every name.
 """
