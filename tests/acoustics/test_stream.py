@@ -67,6 +67,7 @@ def test_looping_signal_read_in_chunks_equals_read_at_once():
         pos += size
     np.testing.assert_array_equal(np.concatenate(parts), whole)
     np.testing.assert_array_equal(whole[1013:2026], sig.audio)  # seamless wrap
+    np.testing.assert_array_equal(whole, np.tile(sig.audio, 10)[:10_000])  # reads with and without a wrap
     assert whole.dtype == np.float32
 
 

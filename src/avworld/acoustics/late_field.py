@@ -144,6 +144,27 @@ def _merge_to_quadrants(frac: np.ndarray) -> np.ndarray:
     return out
 
 
+_WEIGHTS: dict[tuple, tuple] = {}
+
+
+def _band_major_weights(dec: LateDecoder, sector_az: np.ndarray) -> np.ndarray:
+    """:func:`component_weights` with the noise rows in the bank's order (band, direction, {noise,
+    Hilbert}), read-only; cached per decoder (decoders are cached per HRTF and order, and this costs
+    ~0.1 ms, a twentieth of a tail)."""
+    key = (id(dec), sector_az.tobytes())
+    hit = _WEIGHTS.get(key)
+    if hit is not None and hit[0] is dec:
+        return hit[1]
+    R2, K = 2 * (2 * dec.order + 1), len(sector_az)
+    W = component_weights(dec, sector_az).reshape(R2, K + 1, 7, 2).transpose(0, 2, 1, 3).reshape(R2, -1)
+    W = np.ascontiguousarray(W)
+    W.flags.writeable = False
+    if len(_WEIGHTS) >= 16:
+        _WEIGHTS.pop(next(iter(_WEIGHTS)))
+    _WEIGHTS[key] = (dec, W)
+    return W
+
+
 class DirectionalTail:
     """The ``2 (2M+1)`` component signals of one spatial RIR's directional tail (read-only, (2R, n)),
     and the binaural tail at any yaw (:meth:`at`, cached for the last few yaws)."""
@@ -176,14 +197,12 @@ class DirectionalTail:
         stop1 = min(jc + 1, k)
         if stop1 > -1:
             g = self._amplitudes(amp, frac, k)  # (7 x 18, k + 1)
-            W = component_weights(dec).reshape(2 * R, NUM_DIRS, 7, 2).transpose(0, 2, 1, 3).reshape(2 * R, -1)
-            part = _shape(bank, offset, g, np.ascontiguousarray(W), h, m, frac_t, -1, stop1)
+            part = _shape(bank, offset, g, _band_major_weights(dec, SECTOR_AZ_RAD), h, m, frac_t, -1, stop1)
             out[:, :, : part.shape[1]] = part.reshape(2, R, -1)
         if jc < k:
             g4 = self._amplitudes(amp, _merge_to_quadrants(frac), k)  # (7 x 10, k + 1)
-            W4 = component_weights(late_dec, LATE_SECTOR_AZ_RAD).reshape(6, 5, 7, 2).transpose(0, 2, 1, 3)
             offset2 = (offset + bank_len // 2) % (bank_len - total)  # noise independent of stage 1's
-            part = _shape(bank, offset2, g4, np.ascontiguousarray(W4.reshape(6, -1)), h, m, frac_t, jc, k)
+            part = _shape(bank, offset2, g4, _band_major_weights(late_dec, LATE_SECTOR_AZ_RAD), h, m, frac_t, jc, k)
             part = part.reshape(2, 3, -1)
             lo = h + jc * m
             if stop1 > jc:  # crossfade block jc with equal power (the two stages' noises are independent)

@@ -36,6 +36,7 @@ import numpy as np
 
 from avworld.acoustics.bands import AIR_ENERGY_ATTENUATION_PER_M
 from avworld.acoustics.late_direction import NUM_BINS, direction_bins
+from avworld.acoustics.listener_kernels import keep_hits, survivors, visible_energy
 
 #: edges (s after the direct sound) of the time segments over which directions are resolved
 SEGMENT_EDGES_S = (0.0, 0.01, 0.025, 0.05, 0.1)
@@ -162,12 +163,10 @@ def listener_direction_energy(tables, rc, source, listener, n_rays: int, max_bou
     eps = np.float32(_EPS_M)
     air = AIR_ENERGY_ATTENUATION_PER_M.astype(np.float32)
     norm = np.float32(4.0 * np.pi**2 * len(d0))  # the Lambert 1 / pi, the ray's solid angle, the source power
+    eps2, floor = np.float32(2) * eps, np.float32(1e-4)
     for _ in range(int(max_bounces)):
         res = embree.run(pos, d, output=1)
-        f, t = res["primID"], res["tfar"]
-        ok = f >= 0
-        if not ok.all():
-            f, t, pos, d, w, travelled, ray = f[ok], t[ok], pos[ok], d[ok], w[ok], travelled[ok], ray[ok]
+        f, t, pos, d, w, travelled, ray = keep_hits(res["primID"], res["tfar"], pos, d, w, travelled, ray)
         if len(f) == 0:
             break
         rnd = rng.random((len(f), 3), dtype=np.float32)
@@ -176,27 +175,23 @@ def listener_direction_energy(tables, rc, source, listener, n_rays: int, max_bou
         idx = np.flatnonzero(cos_s > 0)
         if len(idx):
             shadow = embree.run(origin[idx], u[idx], output=1)
-            idx = idx[(shadow["primID"] < 0) | (shadow["tfar"] >= ds[idx] - 2 * eps)]
-            if len(idx):
-                fi = f[idx]
-                e = w[idx] * keep[fi] * (scat[fi] * cos_s[idx] / (norm * ds[idx] ** 2))[:, None]
-                path = travelled[idx] + ds[idx]
-                if air_absorption:
-                    e *= np.exp(-air * path[:, None])
+            e, path, rays = visible_energy(idx, shadow["primID"], shadow["tfar"], ds, eps2, f, w, keep, scat, cos_s,
+                                           norm, travelled, ray)
+            if len(path):
                 times.append(path)
                 energies.append(e)
-                first.append(ray[idx])
-        pos, d, w = origin, new_d, new_w
-        alive = (travelled < limit) & (w.max(axis=1) > 1e-4)
-        if not alive.all():
-            pos, d, w, travelled, ray = pos[alive], d[alive], w[alive], travelled[alive], ray[alive]
+                first.append(rays)
+        pos, d, w, travelled, ray = survivors(travelled, new_w, limit, floor, origin, new_d, ray)
         if len(ray) == 0:
             break
     out = np.zeros((NUM_SEGMENTS, 7, NUM_BINS))
     if not times:
         return out, np.zeros(NUM_SEGMENTS, np.int64)
     path = np.concatenate(times)
-    e = np.concatenate(energies).astype(np.float64)
+    e = np.concatenate(energies)
+    if air_absorption:
+        e *= np.exp(-air * path[:, None])
+    e = e.astype(np.float64)
     rays = np.concatenate(first)
     seg = np.clip(np.searchsorted(edges_m, path, side="right") - 1, 0, NUM_SEGMENTS - 1)
     sector, horiz = direction_bins(d0[rays])

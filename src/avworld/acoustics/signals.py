@@ -86,6 +86,10 @@ class SourceSignal:
             if end > begin:
                 out[begin:end] = self.audio[first + begin : first + end]
             return out
+        a = (first + begin) % length
+        if a + (int(n) - begin) <= length:  # the common case: no wrap inside this read
+            out[begin:] = self.audio[a : a + int(n) - begin]
+            return out
         # looping: wrap every index into the audio (exact, and O(n) even for very short audio)
         idx = (first + begin + np.arange(int(n) - begin, dtype=np.int64)) % length
         out[begin:] = self.audio[idx]
