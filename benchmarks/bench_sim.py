@@ -5,7 +5,8 @@ One source (the looping telephone ring) in a 6-room furnished house, preset
 (``SimConfig.threads``) pinned to that many cores (1 thread: one core, as before):
 
 * warm: a 300-step random-action episode replayed, every RIR already cached (the episode
-  is run once untimed first in every round);
+  is run once untimed first in every round; since issue 22 a pose revisited within the
+  world's last 64 views is not rendered again, as for any client);
 * cold listener: every step at a new listener position (cache cleared each step; the
   static source's ray trace is reused, as in navigation);
 * cold source: the source also moves every step (new ray trace each step);

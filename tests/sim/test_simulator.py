@@ -235,3 +235,39 @@ def test_chunk_spectra_kept_across_episodes_do_not_change_the_audio(world):
     assert any(len(c) for c in world.dry_spectrum_caches(1))
     fresh = Simulator(SharedWorld(world.scene, world.config), sound_bank=ToyBank())  # empty caches
     assert episode(warm, (6.0, 3.5, 1.0)).tobytes() == episode(fresh, (6.0, 3.5, 1.0)).tobytes()
+
+
+def test_view_cache_serves_revisited_poses_with_the_same_images_as_rendering():
+    """Turning back (or a repeated start) reuses the view; the images equal a fresh render's, and
+    observations stay the caller's own arrays."""
+    scene = box_room((6.0, 5.0, 2.8))
+    src = [SoundSourceSpec((1.5, 1.5, 1.2), "noise")]
+    acts = (Action.TURN_LEFT, Action.TURN_RIGHT, Action.MOVE_FORWARD, Action.TURN_RIGHT, Action.TURN_LEFT)
+    runs, renders = {}, {}
+    for items in (0, 64):
+        world = SharedWorld(scene, SimConfig(render_cache_items=items, acoustics=AcousticConfig(max_rir_s=0.4)))
+        calls: list = []
+        world.renderer.submit = lambda *a, _calls=calls, _submit=world.renderer.submit, **k: (
+            _calls.append(1) or _submit(*a, **k))
+        sim = Simulator(world, sound_bank=ToyBank())
+        obs = [sim.reset(agent_pose=(3.0, 2.5, 0.3), sources=src, seed=5)]
+        obs[0]["rgb"][:] = 0  # a caller's change must not reach a later observation of the same pose
+        obs += [sim.step(a) for a in acts]
+        obs.append(sim.reset(agent_pose=(3.0, 2.5, 0.3), sources=src, seed=5))
+        runs[items], renders[items] = obs, len(calls)
+    assert renders[0] == 7 and renders[64] == 4  # turning back twice and the repeated start: no render
+    for i, (a, b) in enumerate(zip(runs[0], runs[64])):
+        for k in ("rgb", "depth", "audio"):
+            if i > 0:
+                assert a[k].tobytes() == b[k].tobytes(), (i, k)
+    assert runs[64][-1]["rgb"].any() and runs[64][-1]["rgb"].flags.writeable
+    assert runs[64][2]["rgb"] is not runs[64][-1]["rgb"]
+    world.forget_rendered()
+    assert not world._views
+
+
+def test_view_cache_config_is_validated():
+    assert SimConfig().render_cache_items == 64
+    for bad in (-1, 2.5, True, None):
+        with pytest.raises(SimConfigError, match="render_cache_items"):
+            SimConfig(render_cache_items=bad)

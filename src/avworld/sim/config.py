@@ -48,6 +48,10 @@ class SimConfig:
     max_turn_rate_rad_s: float = float(np.pi / 2)
     rir_cache_items: int = 10_000
     binaural_cache_items: int = 256
+    #: camera views kept per world, by exact pose: an agent that turns back, or a pooled episode's
+    #: start, sees the same image again without rendering it (0 keeps none; ~115 kB each at 128x128
+    #: RGB-D). Views are deterministic, so outputs never depend on this cache.
+    render_cache_items: int = 64
     seed: int = 0
     #: threads per simulator step: the camera's rays are split between them and the step's audio
     #: is computed while they render (results are identical for any count). None = automatic:
@@ -71,6 +75,9 @@ class SimConfig:
         for o in self.outputs:
             if o not in ("rgb", "depth", "semantic"):
                 bad("outputs", f"unknown output {o!r}; choose from rgb, depth, semantic")
+        if isinstance(self.render_cache_items, bool) or not isinstance(self.render_cache_items, int | np.integer) \
+                or self.render_cache_items < 0:
+            bad("render_cache_items", f"must be an integer >= 0 (0 keeps no views), got {self.render_cache_items!r}")
         if self.threads is not None and (
             isinstance(self.threads, bool) or not isinstance(self.threads, int | np.integer)
             or not 1 <= self.threads <= 64

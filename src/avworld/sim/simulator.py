@@ -190,7 +190,7 @@ class Simulator:
         x, y, yaw = self.pose
         # the camera's rays are traced on the renderer's worker threads while this thread
         # computes the audio, then it helps with what is left (identical results either way)
-        job = world.renderer.submit(self.pose, outputs=cfg.outputs, batched=False) if cfg.outputs else None
+        job = world.view(self.pose, cfg.outputs) if cfg.outputs else None
         n = cfg.step_samples
         t0 = self.step_index * n
         ear = world.ear_position(x, y)

@@ -41,6 +41,7 @@ class SharedWorld:
         self._binaural: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._split: OrderedDict[tuple, SplitRIR] = OrderedDict()
         self._tail_spectra: OrderedDict[int, _SpectrumCache] = OrderedDict()  # id(tail) -> spectra
+        self._views: OrderedDict[tuple, dict] = OrderedDict()  # (pose, outputs) -> read-only images
         self.ear_height_m = cfg.camera.height_m
         self._dry_spectra: list[OrderedDict] = []
 
@@ -56,6 +57,7 @@ class SharedWorld:
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_dry_spectra"] = []  # a cache (up to tens of MB), rebuilt on use
+        state["_views"] = OrderedDict()  # likewise
         return state
 
     def ear_position(self, x: float, y: float) -> np.ndarray:
@@ -81,6 +83,31 @@ class SharedWorld:
         self._binaural.clear()
         self._split.clear()
         self._tail_spectra.clear()
+        self._views.clear()
+
+    def view(self, pose: np.ndarray, outputs: tuple[str, ...]) -> _View:
+        """The camera's images at ``pose`` (x, y, yaw), started now: ``.result()`` returns them (new
+        arrays each call). Rendering goes on in the renderer's threads meanwhile; a pose seen
+        recently (the same floats: turning back, a pooled episode's start) comes from the last
+        ``config.render_cache_items`` views instead, which are the same images (the renderer is
+        deterministic)."""
+        key = (float(pose[0]), float(pose[1]), float(pose[2]), tuple(outputs))
+        hit = self._views.get(key)
+        if hit is not None:
+            self._views.move_to_end(key)
+            return _View(None, hit, None)
+        job = self.renderer.submit(pose, outputs=outputs, batched=False)
+        return _View(job, None, self._keep_view(key) if self.config.render_cache_items > 0 else None)
+
+    def _keep_view(self, key: tuple):
+        def keep(images: dict) -> None:
+            stored = {k: v.copy() for k, v in images.items()}
+            for v in stored.values():
+                v.flags.writeable = False
+            self._views[key] = stored
+            while len(self._views) > self.config.render_cache_items:
+                self._views.popitem(last=False)
+        return keep
 
     def binaural_split(self, source, listener, yaw_rad: float) -> SplitRIR:
         """The binaural RIR of :meth:`binaural` as a :class:`SplitRIR` (early part + shared tail,
@@ -105,6 +132,24 @@ class SharedWorld:
         if len(self._split) > self.config.binaural_cache_items:
             self._split.popitem(last=False)
         return split
+
+
+class _View:
+    """A view being rendered (``job``) or taken from the cache (``images``); see :meth:`SharedWorld.view`."""
+
+    __slots__ = ("job", "images", "keep")
+
+    def __init__(self, job, images: dict | None, keep) -> None:
+        self.job, self.images, self.keep = job, images, keep
+
+    def result(self) -> dict[str, np.ndarray]:
+        if self.images is None:
+            self.images = self.job.result()
+            if self.keep is not None:
+                self.keep(self.images)
+                self.keep = None
+            return dict(self.images)
+        return {k: v.copy() for k, v in self.images.items()}
 
 
 class _SpectrumCache:
