@@ -8,6 +8,12 @@ positions, i.e. the acoustic cache is mostly cold for the listener, as in traini
 * 1 process: one env stepped in this process;
 * 2 processes: ``AsyncVectorEnv`` with 2 workers (one per core), steps counted per env.
 
+Such a random walk keeps bumping into walls: ~86 % of its steps see a pose it saw shortly
+before, which the world's view cache (``SimConfig.render_cache_items``, since issue 22) serves
+without rendering. ``--view-cache both`` (default) measures with it and without it
+(``render_cache_items=0``: every view rendered, as before the cache, so figures compare with
+earlier runs).
+
 Client part (``--part client``): ``gymnasium.make("avworld/AudioGoal-v0")`` with no options,
 as a Stable-Baselines3 client makes it: with today's defaults (pooled episodes, every house
 kept built), with ``episodes_per_scene=0`` (a new episode per reset, every house kept built),
@@ -18,14 +24,17 @@ sampled), the warm-up (every pooled episode reset once), ``--resets`` warm reset
 them: episodes last ~4 steps), reset on every episode end, as steps/s.
 
     .venv/bin/python benchmarks/bench_env.py [--steps 600] [--size 128] [--part all|vector|client]
-        [--variants defaults,per-reset,before] [--repeats N]
+        [--view-cache both|on|off] [--variants defaults,per-reset,before] [--repeats N]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,8 +51,9 @@ def _actions(n: int, num_envs: int, seed: int = 0) -> np.ndarray:
     return rng.choice([1, 1, 1, 2, 3], size=(n, num_envs))  # forward-biased, never STOP
 
 
-def run(num_envs: int, episodes, steps: int, size: int) -> dict:
-    vec = make_vector_env(num_envs, episodes, asynchronous=num_envs > 1, width=size, height=size)
+def run(num_envs: int, episodes, steps: int, size: int, view_cache: bool = True) -> dict:
+    vec = make_vector_env(num_envs, episodes, asynchronous=num_envs > 1, width=size, height=size,
+                          **({} if view_cache else {"render_cache_items": 0}))
     try:
         vec.reset(seed=0)
         acts = _actions(steps + 20, num_envs)
@@ -55,7 +65,8 @@ def run(num_envs: int, episodes, steps: int, size: int) -> dict:
         dt = time.perf_counter() - t0
     finally:
         vec.close()
-    return {"num_envs": num_envs, "steps": steps * num_envs, "seconds": dt, "steps_per_s": steps * num_envs / dt}
+    return {"num_envs": num_envs, "view_cache": view_cache, "steps": steps * num_envs, "seconds": dt,
+            "steps_per_s": steps * num_envs / dt}
 
 
 def client(label: str, kwargs: dict, cold: int, resets: int, uniform: int) -> dict:
@@ -113,15 +124,28 @@ def main() -> None:
                         "before issue 22), comma-separated (default all three)")
     p.add_argument("--repeats", type=int, default=1,
                    help="client: runs of each variant; the median of the uniform rate is printed (default 1)")
+    p.add_argument("--view-cache", choices=["both", "on", "off"], default="both",
+                   help="vector: with the world's view cache, without it (every view rendered), or both (default)")
     p.add_argument("--out", default="benchmarks/results/env.json", help="JSON results file")
     args = p.parse_args()
     results, clients = [], []
     if args.part in ("all", "vector"):
-        episodes = make_episodes(split_scenes("test", 4, rooms=(2, 4)), per_scene=4, config=EpisodeConfig(), seed=0)
-        results = [run(n, episodes, args.steps, args.size) for n in (1, 2)]
+        if args.view_cache == "both":  # each setting in a fresh process: a second run in one process reads slower
+            results = []
+            for c in ("on", "off"):
+                with tempfile.TemporaryDirectory() as tmp:
+                    out = os.path.join(tmp, "env.json")
+                    subprocess.run([sys.executable, __file__, "--part", "vector", "--view-cache", c, "--steps",
+                                    str(args.steps), "--size", str(args.size), "--out", out], check=True,
+                                   stdout=subprocess.DEVNULL)
+                    with open(out) as f:
+                        results += json.load(f)["results"]
+        else:
+            episodes = make_episodes(split_scenes("test", 4, rooms=(2, 4)), per_scene=4, config=EpisodeConfig(), seed=0)
+            results = [run(n, episodes, args.steps, args.size, args.view_cache == "on") for n in (1, 2)]
         for r in results:
-            print(f"{r['num_envs']} process(es): {r['steps_per_s']:.0f} env steps/s ({r['steps']} steps, "
-                  f"{r['seconds']:.1f} s)")
+            print(f"{r['num_envs']} process(es), view cache {'on' if r['view_cache'] else 'off'}: "
+                  f"{r['steps_per_s']:.0f} env steps/s ({r['steps']} steps, {r['seconds']:.1f} s)")
     if args.part in ("all", "client"):
         variants = {"defaults": ("defaults", {}),
                     "per-reset": ("a new episode per reset", {"episodes_per_scene": 0}),

@@ -52,7 +52,8 @@ def test_episodes_per_scene_zero_samples_a_new_episode_every_reset():
 
 
 @pytest.mark.parametrize(("field", "value"), [("world_cache", 0), ("step_limit", 0), ("episodes_per_scene", -1),
-                                              ("num_scenes", 0), ("world_cache", 2.5)])
+                                              ("num_scenes", 0), ("world_cache", 2.5),
+                                              ("render_cache_items", -1), ("render_cache_items", True)])
 def test_bad_counts_name_their_own_field(field, value):
     with pytest.raises(EpisodeError, match=rf"AudioGoalConfig\.{field}: must be an integer >= "):
         AudioGoalConfig(**{field: value})
@@ -67,3 +68,8 @@ def test_discrete_env_refuses_non_integer_actions(episode_file):
     for good in (1, np.int64(2), np.array(3), np.array([1], dtype=np.int32)):
         env.step(good)
     assert env._steps == 4  # noqa: SLF001  (the refused actions did not count)
+
+
+def test_render_cache_items_reaches_the_worlds_config():
+    assert AudioGoalConfig().sim_config().render_cache_items == 64
+    assert AudioGoalConfig(render_cache_items=0).sim_config().render_cache_items == 0

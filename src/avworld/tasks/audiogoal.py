@@ -50,7 +50,10 @@ class AudioGoalConfig:
     samples a new episode at every reset (unbounded variety, several times slower resets).
     ``world_cache`` is how many scene worlds the env keeps built (each ~100-200 MB); ``None``
     keeps every scene it samples from (and up to 8 scenes of an episode file or list): a
-    smaller cache rebuilds a world (~1-2 s) on most resets.
+    smaller cache rebuilds a world (~1-2 s) on most resets. ``render_cache_items`` camera views
+    are kept per world by exact pose (:attr:`SimConfig.render_cache_items`: same images, fewer
+    renders when the agent turns back, bumps into a wall or restarts at a pooled start; ~115 kB a
+    view at 128x128; 0 keeps none).
     """
 
     preset: str = "soundspaces2"
@@ -73,6 +76,7 @@ class AudioGoalConfig:
     episode: EpisodeConfig | None = None
     episodes_per_scene: int = 64
     world_cache: int | None = None
+    render_cache_items: int = 64
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -86,8 +90,10 @@ class AudioGoalConfig:
         if not self.success_distance_m > 0:
             bad("success_distance_m", f"must be > 0, got {self.success_distance_m}")
         hints = {"episodes_per_scene": " (0 samples a new episode at every reset)",
-                 "world_cache": " (scene worlds kept built), or None (every scene the env samples from)"}
-        for name, lo in (("step_limit", 1), ("num_scenes", 1), ("episodes_per_scene", 0), ("world_cache", 1)):
+                 "world_cache": " (scene worlds kept built), or None (every scene the env samples from)",
+                 "render_cache_items": " (camera views kept per world; 0 keeps none)"}
+        for name, lo in (("step_limit", 1), ("num_scenes", 1), ("episodes_per_scene", 0), ("world_cache", 1),
+                         ("render_cache_items", 0)):
             v = getattr(self, name)
             if (v is not None or name != "world_cache") and (
                     isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo):
@@ -99,7 +105,7 @@ class AudioGoalConfig:
         outputs = tuple(k for k in ("rgb", "depth") if k in OBSERVATION_SETS[self.observations])
         return SimConfig.preset(self.preset, camera=CameraConfig(width=self.width, height=self.height),
                                 outputs=outputs, spectrogram="spectrogram" in self.obs_keys,
-                                hrtf=self.hrtf, seed=self.seed)
+                                hrtf=self.hrtf, seed=self.seed, render_cache_items=self.render_cache_items)
 
     def episode_config(self) -> EpisodeConfig:
         p = PRESETS[self.preset]
