@@ -91,7 +91,8 @@ class SharedWorld:
         recently (the same floats: turning back, a pooled episode's start) comes from the last
         ``config.render_cache_items`` views instead, which are the same images (the renderer is
         deterministic)."""
-        key = (float(pose[0]), float(pose[1]), float(pose[2]), tuple(outputs))
+        # the pose's bytes (0.0 and -0.0 differ) and the ray path (packets or single rays can differ at an edge)
+        key = (np.asarray(pose, np.float64)[:3].tobytes(), tuple(outputs), self.renderer.uses_packets)
         hit = self._views.get(key)
         if hit is not None:
             self._views.move_to_end(key)
