@@ -271,3 +271,14 @@ def test_view_cache_config_is_validated():
     for bad in (-1, 2.5, True, None):
         with pytest.raises(SimConfigError, match="render_cache_items"):
             SimConfig(render_cache_items=bad)
+
+
+def test_view_cache_stays_within_its_byte_budget(monkeypatch):
+    import avworld.sim.world as world_module
+
+    world = SharedWorld(box_room((6.0, 5.0, 2.8)), SimConfig(render_cache_items=64))
+    one = sum(v.nbytes for v in world.view(np.array([3.0, 2.5, 0.0]), ("rgb", "depth")).result().values())
+    monkeypatch.setattr(world_module, "VIEW_CACHE_BYTES", 3 * one)
+    for yaw in np.linspace(0.1, 1.0, 6):
+        world.view(np.array([3.0, 2.5, yaw]), ("rgb", "depth")).result()
+    assert len(world._views) == 3 and world._view_bytes == 3 * one

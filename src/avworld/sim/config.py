@@ -50,7 +50,8 @@ class SimConfig:
     binaural_cache_items: int = 256
     #: camera views kept per world, by exact pose: an agent that turns back, or a pooled episode's
     #: start, sees the same image again without rendering it (0 keeps none; ~115 kB each at 128x128
-    #: RGB-D). Views are deterministic, so outputs never depend on this cache.
+    #: RGB-D; at most ``avworld.sim.world.VIEW_CACHE_BYTES``, 32 MB, per world). Views are deterministic,
+    #: so outputs never depend on this cache.
     render_cache_items: int = 64
     seed: int = 0
     #: threads per simulator step: the camera's rays are split between them and the step's audio

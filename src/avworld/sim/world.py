@@ -19,6 +19,10 @@ from avworld.geometry.scene import Scene
 from avworld.sim.config import SimConfig
 from avworld.vision.render import Renderer
 
+#: bytes of camera views a world keeps at most, whatever ``SimConfig.render_cache_items`` allows (64 views of
+#: 128x128 RGB-D take 7.3 MB; at 512x512 this keeps ~17)
+VIEW_CACHE_BYTES = 32 << 20
+
 
 class SharedWorld:
     """One scene's expensive state, built once and shared by any number of simulators."""
@@ -42,6 +46,7 @@ class SharedWorld:
         self._split: OrderedDict[tuple, SplitRIR] = OrderedDict()
         self._tail_spectra: OrderedDict[int, _SpectrumCache] = OrderedDict()  # id(tail) -> spectra
         self._views: OrderedDict[tuple, dict] = OrderedDict()  # (pose, outputs) -> read-only images
+        self._view_bytes = 0
         self.ear_height_m = cfg.camera.height_m
         self._dry_spectra: list[OrderedDict] = []
 
@@ -57,7 +62,7 @@ class SharedWorld:
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_dry_spectra"] = []  # a cache (up to tens of MB), rebuilt on use
-        state["_views"] = OrderedDict()  # likewise
+        state["_views"], state["_view_bytes"] = OrderedDict(), 0  # likewise
         return state
 
     def ear_position(self, x: float, y: float) -> np.ndarray:
@@ -84,13 +89,14 @@ class SharedWorld:
         self._split.clear()
         self._tail_spectra.clear()
         self._views.clear()
+        self._view_bytes = 0
 
     def view(self, pose: np.ndarray, outputs: tuple[str, ...]) -> _View:
         """The camera's images at ``pose`` (x, y, yaw), started now: ``.result()`` returns them (new
         arrays each call). Rendering goes on in the renderer's threads meanwhile; a pose seen
         recently (the same floats: turning back, a pooled episode's start) comes from the last
-        ``config.render_cache_items`` views instead, which are the same images (the renderer is
-        deterministic)."""
+        ``config.render_cache_items`` views (within :data:`VIEW_CACHE_BYTES`) instead, which are the
+        same images (the renderer is deterministic)."""
         # the pose's bytes (0.0 and -0.0 differ) and the ray path (packets or single rays can differ at an edge)
         key = (np.asarray(pose, np.float64)[:3].tobytes(), tuple(outputs), self.renderer.uses_packets)
         hit = self._views.get(key)
@@ -106,8 +112,10 @@ class SharedWorld:
             for v in stored.values():
                 v.flags.writeable = False
             self._views[key] = stored
-            while len(self._views) > self.config.render_cache_items:
-                self._views.popitem(last=False)
+            self._view_bytes += sum(v.nbytes for v in stored.values())
+            while len(self._views) > self.config.render_cache_items or self._view_bytes > VIEW_CACHE_BYTES:
+                _, old = self._views.popitem(last=False)
+                self._view_bytes -= sum(v.nbytes for v in old.values())
         return keep
 
     def binaural_split(self, source, listener, yaw_rad: float) -> SplitRIR:
