@@ -45,26 +45,31 @@ def _compile():
         return keep_hits_numpy, visible_energy_numpy, survivors_numpy
 
     @numba.njit(cache=True, nogil=True)
-    def keep_hits(prim, tfar, pos, d, w, travelled, ray):  # pragma: no cover - jit
+    def compact(mask, pos, d, w, travelled, ray):  # pragma: no cover - jit
+        """The rays where ``mask`` holds: ``(pos, d, w, travelled, ray)`` (new arrays)."""
         n = 0
-        for i in range(len(prim)):
-            n += prim[i] >= 0
-        f = np.empty(n, prim.dtype)
-        t = np.empty(n, tfar.dtype)
+        for i in range(len(mask)):
+            n += mask[i]
         p2 = np.empty((n, 3), pos.dtype)
         d2 = np.empty((n, 3), d.dtype)
         w2 = np.empty((n, w.shape[1]), w.dtype)
         tr2 = np.empty(n, travelled.dtype)
         r2 = np.empty(n, ray.dtype)
         k = 0
-        for i in range(len(prim)):
-            if prim[i] >= 0:
-                f[k], t[k], tr2[k], r2[k] = prim[i], tfar[i], travelled[i], ray[i]
+        for i in range(len(mask)):
+            if mask[i]:
                 p2[k] = pos[i]
                 d2[k] = d[i]
                 w2[k] = w[i]
+                tr2[k], r2[k] = travelled[i], ray[i]
                 k += 1
-        return f, t, p2, d2, w2, tr2, r2
+        return p2, d2, w2, tr2, r2
+
+    @numba.njit(cache=True, nogil=True)
+    def keep_hits(prim, tfar, pos, d, w, travelled, ray):  # pragma: no cover - jit
+        ok = prim >= 0
+        p2, d2, w2, tr2, r2 = compact(ok, pos, d, w, travelled, ray)
+        return prim[ok], tfar[ok], p2, d2, w2, tr2, r2
 
     @numba.njit(cache=True, nogil=True)
     def visible_energy(idx, sprim, stfar, ds, eps2, f, w, keep, scat, cos_s, norm, travelled, ray):  # pragma: no cover
@@ -90,31 +95,14 @@ def _compile():
 
     @numba.njit(cache=True, nogil=True)
     def survivors(travelled, w, limit, floor, pos, d, ray):  # pragma: no cover - jit
-        n_all = len(travelled)
-        alive = np.zeros(n_all, np.bool_)
-        n = 0
-        for i in range(n_all):
+        alive = np.zeros(len(travelled), np.bool_)
+        for i in range(len(travelled)):
             top = w[i, 0]
             for b in range(1, w.shape[1]):
                 if w[i, b] > top:
                     top = w[i, b]
-            if travelled[i] < limit and top > floor:
-                alive[i] = True
-                n += 1
-        p2 = np.empty((n, 3), pos.dtype)
-        d2 = np.empty((n, 3), d.dtype)
-        w2 = np.empty((n, w.shape[1]), w.dtype)
-        tr2 = np.empty(n, travelled.dtype)
-        r2 = np.empty(n, ray.dtype)
-        k = 0
-        for i in range(n_all):
-            if alive[i]:
-                p2[k] = pos[i]
-                d2[k] = d[i]
-                w2[k] = w[i]
-                tr2[k], r2[k] = travelled[i], ray[i]
-                k += 1
-        return p2, d2, w2, tr2, r2
+            alive[i] = travelled[i] < limit and top > floor
+        return compact(alive, pos, d, w, travelled, ray)
 
     return keep_hits, visible_energy, survivors
 
