@@ -6,6 +6,12 @@ import pytest
 from avworld.acoustics import listener_kernels as lk
 
 
+def test_the_kernels_are_compiled():
+    pytest.importorskip("numba")
+    assert lk.keep_hits is not lk.keep_hits_numpy and lk.survivors is not lk.survivors_numpy
+    assert lk.visible_energy is not lk.visible_energy_numpy
+
+
 def _rays(n, rng):
     pos = rng.normal(size=(n, 3)).astype(np.float32)
     d = rng.normal(size=(n, 3)).astype(np.float32)

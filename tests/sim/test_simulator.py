@@ -261,7 +261,7 @@ def test_view_cache_serves_revisited_poses_with_the_same_images_as_rendering():
             if i > 0:
                 assert a[k].tobytes() == b[k].tobytes(), (i, k)
     assert runs[64][-1]["rgb"].any() and runs[64][-1]["rgb"].flags.writeable
-    assert runs[64][2]["rgb"] is not runs[64][-1]["rgb"]
+    assert not np.shares_memory(runs[64][2]["rgb"], runs[64][-1]["rgb"])  # the same pose, two own arrays
     world.forget_rendered()
     assert not world._views
 
@@ -282,3 +282,11 @@ def test_view_cache_stays_within_its_byte_budget(monkeypatch):
     for yaw in np.linspace(0.1, 1.0, 6):
         world.view(np.array([3.0, 2.5, yaw]), ("rgb", "depth")).result()
     assert len(world._views) == 3 and world._view_bytes == 3 * one
+    pose = np.array([3.0, 2.5, 2.0])
+    a, b = world.view(pose, ("rgb", "depth")), world.view(pose, ("rgb", "depth"))  # both rendering
+    a.result(), b.result()
+    assert len(world._views) == 3 and world._view_bytes == 3 * one  # one entry, counted once
+    monkeypatch.setattr(world_module, "VIEW_CACHE_BYTES", one - 1)  # a view larger than the budget
+    world.view(np.array([3.0, 2.5, 2.5]), ("rgb", "depth")).result()
+    assert len(world._views) == 3 and world._view_bytes == 3 * one  # not kept, nothing evicted for it
+    assert np.array([3.0, 2.5, 2.5]).tobytes() not in {k[0] for k in world._views}

@@ -95,6 +95,8 @@ def _compile():
 
     @numba.njit(cache=True, nogil=True)
     def survivors(travelled, w, limit, floor, pos, d, ray):  # pragma: no cover - jit
+        # (a NaN weight outside band 0 would keep a ray that numpy's max drops; weights are products of
+        # 1 - absorption with absorption checked to lie in [0, 0.999], so none is NaN)
         alive = np.zeros(len(travelled), np.bool_)
         for i in range(len(travelled)):
             top = w[i, 0]

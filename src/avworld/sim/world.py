@@ -108,11 +108,17 @@ class SharedWorld:
 
     def _keep_view(self, key: tuple):
         def keep(images: dict) -> None:
+            size = sum(v.nbytes for v in images.values())
+            if size > VIEW_CACHE_BYTES:  # a view larger than the whole budget is not kept
+                return
+            old = self._views.pop(key, None)  # (two views of one pose were outstanding)
+            if old is not None:
+                self._view_bytes -= sum(v.nbytes for v in old.values())
             stored = {k: v.copy() for k, v in images.items()}
             for v in stored.values():
                 v.flags.writeable = False
             self._views[key] = stored
-            self._view_bytes += sum(v.nbytes for v in stored.values())
+            self._view_bytes += size
             while len(self._views) > self.config.render_cache_items or self._view_bytes > VIEW_CACHE_BYTES:
                 _, old = self._views.popitem(last=False)
                 self._view_bytes -= sum(v.nbytes for v in old.values())
