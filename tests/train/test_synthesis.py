@@ -103,7 +103,9 @@ def test_cli_data_train_eval(tmp_path, one_torch_thread, capsys):
     assert main(["synthesis", "data", "--out", str(d), "--envs", "1", "--rooms", "2", "--placements", "2",
                  "--poses", "4", "--clip-s", "0.05", "--set", "preroll_s=0.05", "--set", "max_distance_m=4",
                  "--no-progress"]) == 0
-    assert main(["synthesis", "train", "--data", str(d), "--out", str(run), *common]) == 0
+    assert main(["synthesis", "train", "--data", str(d), "--out", str(run), "--val-data", str(d), "--val-examples",
+                 "2", *common]) == 0
+    assert (run / "best.pt").exists() and "best_step" in (run / "summary.json").read_text()
     assert main(["synthesis", "train", "--data", str(d), "--out", str(neural), "--start", "neural", *common]) == 0
     assert main(["synthesis", "eval", "--data", str(d), "--refiner", str(run), "--neural", str(neural),
                  "--out", str(rep), "--players", "1", "--nfe-sweep", "--sweep-examples", "2"]) == 0
@@ -116,3 +118,73 @@ def test_cli_data_train_eval(tmp_path, one_torch_thread, capsys):
     assert "SynthesisDataError" in capsys.readouterr().err
     np.testing.assert_equal(main(["synthesis", "train", "--data", str(d), "--out", str(tmp_path / "x"),
                                   "--set", "train.crop=-1"]), 2)
+
+
+def test_init_ears_starts_at_the_least_squares_fit_and_the_linear_path_has_no_decay(data, tmp_path,
+                                                                                    one_torch_thread):
+    from avworld.data.synthesis import load_split
+    from avworld.models.synthesis import GatedConvRefiner
+    from avworld.models.synthesis.calibrate import fit_ear_matrices
+    from avworld.models.synthesis.tf import encode
+    from avworld.train.synthesis import param_groups
+
+    model_cfg = RefinerConfig(channels=4, blocks=3, dilation_cycle=3, emb_dim=8, domain="mag", mag_power=1.0,
+                              direct=True, direct_ears=True)
+    cfg = dataclasses.replace(CFG, steps=1, crop=0, lr=1e-12, init_ears=True)
+    train_refiner(data, tmp_path / "calibrated", model_cfg, cfg, progress=False, tensorboard=False)
+    ears = load(tmp_path / "calibrated" / "refiner.pt")["model"]["ears"]
+    split = tensors(load_split(data, "train"))
+    w = fit_ear_matrices(encode(split["x_sim"], 1.0), encode(split["x_rx"], 1.0))
+    torch.testing.assert_close(ears, w - torch.eye(2), atol=1e-5, rtol=1e-4)
+    # the neural baseline ignores init_ears (no x_sim to fit): its matrices start at zero
+    neural = dataclasses.replace(cfg, start="neural")
+    train_refiner(data, tmp_path / "neural", model_cfg, neural, progress=False, tensorboard=False)
+    assert load(tmp_path / "neural" / "refiner.pt")["model"]["ears"].abs().max() < 1e-6
+    # init_ears on a model without ear matrices is a typed error
+    with pytest.raises(SynthesisConfigError, match="direct_ears"):
+        train_refiner(data, tmp_path / "plain", MODEL, dataclasses.replace(CFG, init_ears=True), progress=False,
+                      tensorboard=False)
+    model = GatedConvRefiner(model_cfg)
+    groups = param_groups(model, 1e-4)
+    no_decay = {id(p) for g in groups if g["weight_decay"] == 0 for p in g["params"]}
+    names = sorted(n for n, p in model.named_parameters() if id(p) in no_decay)
+    assert names == ["direct.weight", "direct_t.weight", "ears", "ears_t"]
+    assert groups[0]["weight_decay"] == 1e-4 and len(groups[0]["params"]) == len(list(model.parameters())) - 4
+
+
+def test_validation_folder_keeps_the_best_weights_and_survives_resume(data, tmp_path_factory, tmp_path,
+                                                                      one_torch_thread):
+    from avworld.data.synthesis import SynthesisDataError
+    from avworld.train.synthesis_select import ValidationSelector
+
+    val = tmp_path_factory.mktemp("syn_val") / "data"
+    generate(dataclasses.replace(TINY_DATA, seed=1), val, progress=False)
+    cfg = dataclasses.replace(CFG, lr=5e-2)  # large steps, so the validation score moves
+    s = _run(data, tmp_path / "run", cfg, val_data=val, val_examples=3)
+    rows = [r.split(",") for r in (tmp_path / "run" / "metrics.csv").read_text().splitlines()]
+    col = rows[0].index("val/mag")
+    scored = {int(r[0]): float(r[col]) for r in rows[1:] if len(r) > col and r[col]}
+    assert sorted(scored) == [0, 3, 6]  # step 0 and every checkpoint
+    assert s["best_step"] == min(scored, key=scored.get) and s["best_val_mag"] == min(scored.values())
+    best, head = load_refiner(tmp_path / "run" / "best.pt")
+    assert head["step"] == s["best_step"]
+    split = load_split_train(data)
+    again = ValidationSelector(val, split, tmp_path / "fresh", examples=3).score(best)
+    assert again == pytest.approx(s["best_val_mag"], rel=1e-6)
+    # a run stopped and resumed ends with the same best as the straight one
+    _run(data, tmp_path / "resumed", cfg, val_data=val, val_examples=3, stop_at_step=4)
+    r = _run(data, tmp_path / "resumed", cfg, val_data=val, val_examples=3, resume=True)
+    assert (r["best_step"], r["best_val_mag"]) == (s["best_step"], s["best_val_mag"])
+    # a validation folder with other clip lengths, or no clips to score, is refused by name
+    other = tmp_path_factory.mktemp("syn_val_other") / "data"
+    generate(dataclasses.replace(TINY_DATA, seed=1, clip_s=0.06), other, progress=False)
+    with pytest.raises(SynthesisDataError, match="--clip-s"):
+        ValidationSelector(other, split, tmp_path / "x")
+    with pytest.raises(SynthesisDataError, match=">= 1"):
+        ValidationSelector(val, split, tmp_path / "x", examples=0)
+
+
+def load_split_train(data):
+    from avworld.data.synthesis import load_split
+
+    return load_split(data, "train")

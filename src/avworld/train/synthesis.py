@@ -19,6 +19,7 @@ import torch
 
 from avworld.data.synthesis import load_split, manifest_config
 from avworld.models.synthesis import tf
+from avworld.models.synthesis.calibrate import start_ear_matrices
 from avworld.models.synthesis.flow import flow_loss
 from avworld.models.synthesis.refiner import GatedConvRefiner, RefinerConfig
 from avworld.train.synthesis_config import SynthesisTrainConfig
@@ -37,6 +38,34 @@ def tensors(split: dict, device="cpu") -> dict:
             "x_sim": torch.as_tensor(split["x_sim"], device=device),
             "x_rx": torch.as_tensor(split["x_rx"], device=device),
             "pose": torch.as_tensor(pose, dtype=torch.float32, device=device)}
+
+
+def _encoded(data: dict, model_cfg: RefinerConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """x_sim and x_rx of a split in the refiner's representation (whole clips)."""
+    if model_cfg.domain == "mag":
+        return tf.encode(data["x_sim"], model_cfg.mag_power), tf.encode(data["x_rx"], model_cfg.mag_power)
+    return data["x_sim"], data["x_rx"]
+
+
+#: parameters of the refiner's linear psi -> velocity path (RefinerConfig.direct / direct_ears)
+LINEAR_PATH = ("direct.", "direct_t.", "ears", "ears_t")
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Adam groups: the seed's weight decay on the network, none on the per-bin linear path.
+
+    Each linear-path parameter touches one bin of one ear (1/514 of the output in the mag domain), so
+    its gradient under the mean flow loss is ~1e-5, the size of Adam's L2 term 1e-4 * w: with decay the
+    path stays near zero (measured: the 6,000-step ``cpu`` run learned matrices of |w| <= 0.25 where
+    the least-squares fit on the same clips has -0.77 ... 0.33) and the gated stack fits the
+    training placement instead.
+    """
+    linear = [p for n, p in model.named_parameters() if n.startswith(LINEAR_PATH)]
+    rest = [p for n, p in model.named_parameters() if not n.startswith(LINEAR_PATH)]
+    groups = [{"params": rest, "weight_decay": weight_decay}]
+    if linear:
+        groups.append({"params": linear, "weight_decay": 0.0})
+    return groups
 
 
 def draw_batch(data: dict, cfg: SynthesisTrainConfig, step: int, domain: str = "wave", power: float = 0.3) -> dict:
@@ -141,10 +170,14 @@ def _val_loss(model, val: dict, cfg: SynthesisTrainConfig) -> float:
 
 def train_refiner(data_dir: str | Path, out_dir: str | Path, model_cfg: RefinerConfig, cfg: SynthesisTrainConfig,
                   resume: bool = False, time_limit_s: float | None = None, device: str = "cpu",
-                  progress: bool = True, tensorboard: bool = True, stop_at_step: int | None = None) -> dict:
+                  progress: bool = True, tensorboard: bool = True, stop_at_step: int | None = None,
+                  val_data: str | Path | None = None, val_examples: int = 96) -> dict:
     """Train (or continue) a refiner in ``out_dir``; returns a summary. Writes ``refiner.pt`` when done.
 
-    ``stop_at_step`` ends the call early with a checkpoint (as a time limit or Ctrl-C would).
+    ``stop_at_step`` ends the call early with a checkpoint (as a time limit or Ctrl-C would). ``val_data``:
+    a validation folder (other placements of the same houses); the MAG of up to ``val_examples`` of its
+    held-out clips is logged at step 0 and every checkpoint, and the best weights go to ``best.pt``
+    (:mod:`avworld.train.synthesis_select`).
     """
     from avworld.train.logs import RunLogger
     from avworld.train.stop import StopRequest
@@ -162,7 +195,13 @@ def train_refiner(data_dir: str | Path, out_dir: str | Path, model_cfg: RefinerC
     val = tensors({k: (v[vsel] if isinstance(v, np.ndarray) else v) for k, v in test.items()}, device)
     torch.manual_seed(cfg.seed)
     model = GatedConvRefiner(model_cfg).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    if cfg.init_ears and cfg.start == "refine":
+        if not model_cfg.direct_ears:
+            from avworld.train.synthesis_config import SynthesisConfigError
+
+            raise SynthesisConfigError("train.init_ears=true needs model.direct=true and model.direct_ears=true")
+        start_ear_matrices(model, *_encoded(train, model_cfg))
+    opt = torch.optim.Adam(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=tuple(cfg.betas))
     header = {"model_config": asdict(model_cfg), "train_config": asdict(cfg), "data_config": data_cfg,
               "train_examples": int(len(train["x_tx"]))}
     step = 0
@@ -176,8 +215,18 @@ def train_refiner(data_dir: str | Path, out_dir: str | Path, model_cfg: RefinerC
                 raise SynthesisCheckpointError(f"{existing}: its {k} differs from this run's; resume with the same "
                                                "preset, --set values and data, or use a new --out")
         model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
+        try:
+            opt.load_state_dict(ck["optimizer"])
+        except ValueError as exc:
+            raise SynthesisCheckpointError(f"{existing}: its optimizer state does not match this version's "
+                                           f"parameter groups ({exc}); start a new --out") from None
         step = int(ck["step"])
+    selector = None
+    if val_data is not None:
+        from avworld.train.synthesis_select import ValidationSelector
+
+        selector = ValidationSelector(val_data, {"sample_rate_hz": data_cfg["sample_rate_hz"], "x_tx": train["x_tx"]},
+                                      out, cfg.start, val_examples, device=device)
     logger = RunLogger(out, cfg.steps, tensorboard=tensorboard, progress=progress, start_step=step,
                        resume_update=step if resume else None, title=f"π-AVAS {cfg.start}")
     t0 = time.perf_counter()
@@ -189,6 +238,8 @@ def train_refiner(data_dir: str | Path, out_dir: str | Path, model_cfg: RefinerC
         _prune(out)
 
     stopped = None
+    if selector is not None and step == 0:
+        logger.log(0, {"update": 0, "val/mag": selector.update(model, 0, header)})
     model.train()
     try:
         with StopRequest() as stop:
@@ -210,6 +261,8 @@ def train_refiner(data_dir: str | Path, out_dir: str | Path, model_cfg: RefinerC
                     losses = []
                 if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                     logger.log(step, {"update": step, "loss/val_flow": _val_loss(model, val, cfg)})
+                    if selector is not None:
+                        logger.log(step, {"update": step, "val/mag": selector.update(model, step, header)})
                     checkpoint()
                 if stop.requested:
                     stopped = stop.signal_name
@@ -225,8 +278,11 @@ def train_refiner(data_dir: str | Path, out_dir: str | Path, model_cfg: RefinerC
     done = step >= cfg.steps
     if done:
         save(out / "refiner.pt", {**header, "model": model.state_dict(), "step": step})
-    return {"step": step, "done": done, "stopped": stopped, "seconds": time.perf_counter() - t0,
-            "s_per_step": (time.perf_counter() - t0) / max(seen, 1)}
+    summary = {"step": step, "done": done, "stopped": stopped, "seconds": time.perf_counter() - t0,
+               "s_per_step": (time.perf_counter() - t0) / max(seen, 1)}
+    if selector is not None:
+        summary.update({"best_step": selector.best_step, "best_val_mag": selector.best})
+    return summary
 
 
 def step_of(path: str | Path) -> int:

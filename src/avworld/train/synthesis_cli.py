@@ -47,10 +47,17 @@ def add_commands(sub) -> None:
                        description="Trains u_t(psi, x_tx, p) on the training placements. --start neural trains the "
                                    "pure neural baseline (the same network and flow started from zeros instead of "
                                    "x_sim). Presets: cpu (the refiner on linear STFT magnitudes, 64 channels, whole "
-                                   "clips; ~0.15-0.5 s/step on one core), cpu-wave (the waveform refiner, 16 channels, "
+                                   "clips, per-bin 2x2 ear matrices started at the least-squares fit of x_sim to "
+                                   "x_rx; ~0.1-0.5 s/step on one core), cpu-wave (the waveform refiner, 16 channels, "
                                    "0.25 s crops), gpu (the waveform refiner, 64 channels, whole clips). See "
                                    "docs/synthesis.md.")
     tr.add_argument("--data", required=True, help="data folder of `avworld synthesis data`")
+    tr.add_argument("--val-data", default=None, metavar="DIR",
+                    help="validation folder: other placements of the same houses (`avworld synthesis data --seed 1 "
+                         "--placements 2`); its held-out clips' MAG is logged at step 0 and every checkpoint and "
+                         "the best weights are kept in OUT/best.pt")
+    tr.add_argument("--val-examples", type=int, default=96, metavar="N",
+                    help="validation clips scored per checkpoint (default 96)")
     tr.add_argument("--out", required=True, help="run folder")
     tr.add_argument("--preset", default="cpu", help="cpu (default), cpu-wave or gpu")
     tr.add_argument("--start", choices=("refine", "neural"), default="refine",
@@ -118,7 +125,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     summary = train_refiner(args.data, args.out, model_cfg, cfg, resume=args.resume,
                             time_limit_s=None if args.time_limit is None else 60.0 * args.time_limit,
-                            device=device, progress=not args.no_progress, tensorboard=not args.no_tensorboard)
+                            device=device, progress=not args.no_progress, tensorboard=not args.no_tensorboard,
+                            val_data=args.val_data, val_examples=args.val_examples)
     print(json.dumps(summary))
     Path(args.out, "summary.json").write_text(json.dumps(summary, indent=1))
     return 130 if summary["stopped"] not in (None, "time limit") else 0

@@ -1,7 +1,8 @@
 """Training config and presets of the π-AVAS refiner (``avworld synthesis train --preset``).
 
 * ``cpu``: the refiner on linear STFT magnitudes (``domain="mag"``, ``mag_power=1``), 64 channels, whole 0.5 s clips
-  (63 frames), batch 4: about 0.25 s per step on one busy core; the run of ``docs/results.md``.
+  (63 frames), batch 4, the per-bin 2 x 2 ear-mixing linear path (``direct_ears``): about 0.12 s per step on a
+  free core, 0.25 s on a busy one; the run of ``docs/results.md``.
 * ``cpu-wave``: the refiner on the raw waveform, 16 channels, random 0.25 s crops (4,000 samples):
   0.5 s per step on a free core, 2-3 s on the shared machine.
 * ``gpu``: the waveform refiner at 64 channels on whole clips, batch 4, 200 epochs' worth of steps.
@@ -42,6 +43,9 @@ class SynthesisTrainConfig:
     checkpoint_every: int = 250
     #: held-out examples whose flow loss is logged at every checkpoint
     val_examples: int = 16
+    #: start the per-bin ear matrices (model.direct_ears) at the least-squares fit of x_sim -> x_rx on
+    #: the training clips (models/synthesis/calibrate.py); ignored by start="neural" (no x_sim to fit)
+    init_ears: bool = False
 
     def __post_init__(self) -> None:
         bad = []
@@ -61,8 +65,9 @@ class SynthesisTrainConfig:
 
 PRESETS = {
     # linear STFT magnitudes: 63 frames per 0.5 s clip, ~0.25 s per step on one busy core
-    "cpu": (RefinerConfig(channels=64, emb_dim=128, domain="mag", mag_power=1.0, direct=True),
-            SynthesisTrainConfig(steps=6000, crop=0)),
+    "cpu": (RefinerConfig(channels=64, emb_dim=128, domain="mag", mag_power=1.0, direct=True,
+                          direct_ears=True),
+            SynthesisTrainConfig(steps=6000, crop=0, init_ears=True)),
     # the raw waveform at CPU size: 8,000 samples per clip make it ~10x dearer per step
     "cpu-wave": (RefinerConfig(channels=16, emb_dim=64), SynthesisTrainConfig(steps=6000, crop=4000)),
     # 200 epochs of the default data's 384 training clips at batch 4

@@ -138,3 +138,38 @@ def test_direct_path_is_zero_at_start_and_a_per_channel_gain_in_t():
         m.direct_t.weight.copy_(b[:, None, None])
     expect = (a[None, :, None] + t[:, None, None] * b[None, :, None]) * psi
     torch.testing.assert_close(m(psi, tx, pose, t), expect)
+
+
+def test_ears_path_is_a_2x2_matrix_per_bin_over_the_ears():
+    """direct_ears: each ear's velocity at bin f is (A_f + t B_f) applied to (psi_L[f], psi_R[f]),
+    computed here by an explicit loop over bins; the untrained path is zero."""
+    cfg = RefinerConfig(channels=4, blocks=2, emb_dim=8, domain="mag", direct=True, direct_ears=True)
+    m = GatedConvRefiner(cfg)
+    g = torch.Generator().manual_seed(1)
+    psi = torch.rand(2, 514, 5, generator=g)
+    tx, pose = torch.rand(2, 257, 5, generator=g), torch.zeros(2, 7)
+    t = torch.tensor([0.25, 1.0])
+    assert not m(psi, tx, pose, t).any()
+    A, B = torch.randn(257, 2, 2, generator=g), torch.randn(257, 2, 2, generator=g)
+    with torch.no_grad():
+        m.ears.copy_(A)
+        m.ears_t.copy_(B)
+    expect = torch.zeros_like(psi)
+    for i in range(2):
+        for f in range(257):
+            M = A[f] + t[i] * B[f]
+            left, right = psi[i, f], psi[i, 257 + f]
+            expect[i, f] = M[0, 0] * left + M[0, 1] * right
+            expect[i, 257 + f] = M[1, 0] * left + M[1, 1] * right
+    torch.testing.assert_close(m(psi, tx, pose, t), expect)
+    # a matrix that averages the ears removes an interaural level difference
+    with torch.no_grad():
+        m.ears.copy_(torch.tensor([[-0.5, 0.5], [0.5, -0.5]]).expand(257, 2, 2))
+        m.ears_t.zero_()
+    out = psi + m(psi, tx, pose, t)
+    torch.testing.assert_close(out[:, :257], out[:, 257:])
+
+
+def test_ears_path_needs_the_direct_path():
+    with pytest.raises(RefinerConfigError, match="direct=True"):
+        RefinerConfig(domain="mag", direct_ears=True)

@@ -11,7 +11,10 @@ per example (the flow time t, sinusoidally embedded, plus an MLP of the pose fea
 block's input. The last layer starts at zero, so an untrained refiner leaves x_sim unchanged. With
 ``direct=True`` a per-channel linear path (a + b t) * psi (zero at start) is added to the velocity:
 in the mag domain a gain per ear and frequency bin, which the stack's C-channel 1x1 bottleneck cannot
-carry for 514 channels.
+carry for 514 channels. With ``direct_ears=True`` as well, that path is a 2 x 2 matrix per frequency bin
+over the two ears (each ear's velocity takes both ears' psi at that bin), so the refiner can correct
+the cheap physics' interaural level per bin (e.g. pull a wrong, random low-frequency ILD toward the
+ears' mean), which a gain per ear cannot.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ class RefinerConfig:
     mag_power: float = 0.3
     #: add a per-channel linear path (a + b t) * psi to the velocity, zero at start
     direct: bool = False
+    #: make that linear path a 2 x 2 matrix over the ears per frequency bin (needs ``direct``)
+    direct_ears: bool = False
 
     def __post_init__(self) -> None:
         if not 0.1 <= self.mag_power <= 2.0:
@@ -54,6 +59,8 @@ class RefinerConfig:
         if self.channels < 2 or self.blocks < 1 or self.dilation_cycle < 1 or self.kernel_size % 2 == 0:
             raise RefinerConfigError(f"bad RefinerConfig {self}: channels >= 2, blocks >= 1, dilation_cycle >= 1, "
                                      "odd kernel_size")
+        if self.direct_ears and not self.direct:
+            raise RefinerConfigError("direct_ears=True mixes the ears in the linear path: set direct=True as well")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -119,6 +126,10 @@ class GatedConvRefiner(nn.Module):
         if cfg.direct:
             nn.init.zeros_(self.direct.weight)
             nn.init.zeros_(self.direct_t.weight)
+        # direct_ears: (bins, 2, 2) matrices [ear out, ear in] per bin, constant and times t, zero at start
+        # (the diagonal duplicates the per-channel gain above; both are kept so old checkpoints load)
+        self.ears = nn.Parameter(torch.zeros(io // 2, 2, 2)) if cfg.direct_ears else None
+        self.ears_t = nn.Parameter(torch.zeros(io // 2, 2, 2)) if cfg.direct_ears else None
 
     def forward(self, psi: torch.Tensor, x_tx: torch.Tensor, pose: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         if x_tx.ndim == 2:
@@ -134,4 +145,9 @@ class GatedConvRefiner(nn.Module):
         out = self.head(skip / math.sqrt(len(self.blocks)))
         if self.direct is not None:
             out = out + self.direct(psi) + t[:, None, None].to(psi.dtype) * self.direct_t(psi)
+        if self.ears is not None:
+            b, ch, frames = psi.shape
+            ears = psi.reshape(b, 2, ch // 2, frames)  # channels are [left bins, right bins]
+            w = self.ears[None] + t[:, None, None, None].to(psi.dtype) * self.ears_t[None]  # (B, bins, 2, 2)
+            out = out + torch.einsum("bfoi,bift->boft", w, ears).reshape(b, ch, frames)
         return out
