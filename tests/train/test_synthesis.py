@@ -103,8 +103,11 @@ def test_cli_data_train_eval(tmp_path, one_torch_thread, capsys):
     assert main(["synthesis", "data", "--out", str(d), "--envs", "1", "--rooms", "2", "--placements", "2",
                  "--poses", "4", "--clip-s", "0.05", "--set", "preroll_s=0.05", "--set", "max_distance_m=4",
                  "--no-progress"]) == 0
-    assert main(["synthesis", "train", "--data", str(d), "--out", str(run), "--val-data", str(d), "--val-examples",
-                 "2", *common]) == 0
+    assert main(["synthesis", "data", "--out", str(tmp_path / "v"), "--envs", "1", "--rooms", "2", "--placements",
+                 "2", "--poses", "4", "--clip-s", "0.05", "--seed", "1", "--set", "preroll_s=0.05", "--set",
+                 "max_distance_m=4", "--no-progress"]) == 0
+    assert main(["synthesis", "train", "--data", str(d), "--out", str(run), "--val-data", str(tmp_path / "v"),
+                 "--val-examples", "2", *common]) == 0
     assert (run / "best.pt").exists() and "best_step" in (run / "summary.json").read_text()
     assert main(["synthesis", "train", "--data", str(d), "--out", str(neural), "--start", "neural", *common]) == 0
     assert main(["synthesis", "eval", "--data", str(d), "--refiner", str(run), "--neural", str(neural),
@@ -136,6 +139,9 @@ def test_init_ears_starts_at_the_least_squares_fit_and_the_linear_path_has_no_de
     split = tensors(load_split(data, "train"))
     w = fit_ear_matrices(encode(split["x_sim"], 1.0), encode(split["x_rx"], 1.0))
     torch.testing.assert_close(ears, w - torch.eye(2), atol=1e-5, rtol=1e-4)
+    d = w - torch.eye(2)
+    ears_t = load(tmp_path / "calibrated" / "refiner.pt")["model"]["ears_t"]
+    torch.testing.assert_close(ears_t, -(d @ d), atol=1e-5, rtol=1e-4)
     # the neural baseline ignores init_ears (no x_sim to fit): its matrices start at zero
     neural = dataclasses.replace(cfg, start="neural")
     train_refiner(data, tmp_path / "neural", model_cfg, neural, progress=False, tensorboard=False)
@@ -159,29 +165,49 @@ def test_validation_folder_keeps_the_best_weights_and_survives_resume(data, tmp_
 
     val = tmp_path_factory.mktemp("syn_val") / "data"
     generate(dataclasses.replace(TINY_DATA, seed=1), val, progress=False)
-    cfg = dataclasses.replace(CFG, lr=5e-2)  # large steps, so the validation score moves
-    s = _run(data, tmp_path / "run", cfg, val_data=val, val_examples=3)
-    rows = [r.split(",") for r in (tmp_path / "run" / "metrics.csv").read_text().splitlines()]
-    col = rows[0].index("val/mag")
-    scored = {int(r[0]): float(r[col]) for r in rows[1:] if len(r) > col and r[col]}
-    assert sorted(scored) == [0, 3, 6]  # step 0 and every checkpoint
+    model_cfg = RefinerConfig(channels=4, blocks=3, dilation_cycle=3, emb_dim=8, domain="mag", mag_power=1.0,
+                              direct=True, direct_ears=True)
+    cfg = dataclasses.replace(CFG, crop=0, lr=2e-2, init_ears=True)
+
+    def run(out, **kw):
+        return train_refiner(data, out, model_cfg, cfg, progress=False, tensorboard=False, val_data=val,
+                             val_examples=3, **kw)
+
+    def scores(out):
+        rows = [r.split(",") for r in (out / "metrics.csv").read_text().splitlines()]
+        col = rows[0].index("val/mag")
+        return {int(r[0]): float(r[col]) for r in rows[1:] if len(r) > col and r[col]}
+
+    s = run(tmp_path / "run")
+    scored = scores(tmp_path / "run")
+    assert sorted(scored) == [0, 3, 6]  # step 0 and every periodic checkpoint
+    assert len(set(scored.values())) == 3  # training moves the validation score
     assert s["best_step"] == min(scored, key=scored.get) and s["best_val_mag"] == min(scored.values())
     best, head = load_refiner(tmp_path / "run" / "best.pt")
-    assert head["step"] == s["best_step"]
+    assert head["step"] == s["best_step"] and head["val_examples"] == 3
     split = load_split_train(data)
-    again = ValidationSelector(val, split, tmp_path / "fresh", examples=3).score(best)
+    again = ValidationSelector(val, split, tmp_path / "fresh", head).score(best)
     assert again == pytest.approx(s["best_val_mag"], rel=1e-6)
-    # a run stopped and resumed ends with the same best as the straight one
-    _run(data, tmp_path / "resumed", cfg, val_data=val, val_examples=3, stop_at_step=4)
-    r = _run(data, tmp_path / "resumed", cfg, val_data=val, val_examples=3, resume=True)
+    # a run stopped and resumed scores every checkpoint as the straight one and keeps the same best weights
+    run(tmp_path / "resumed", stop_at_step=4)
+    r = run(tmp_path / "resumed", resume=True)
+    assert scores(tmp_path / "resumed") == scored
     assert (r["best_step"], r["best_val_mag"]) == (s["best_step"], s["best_val_mag"])
-    # a validation folder with other clip lengths, or no clips to score, is refused by name
+    a, b = load(tmp_path / "run" / "best.pt")["model"], load(tmp_path / "resumed" / "best.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # a validation folder with other clip lengths, the training folder itself, or no clips to score: refused
     other = tmp_path_factory.mktemp("syn_val_other") / "data"
     generate(dataclasses.replace(TINY_DATA, seed=1, clip_s=0.06), other, progress=False)
     with pytest.raises(SynthesisDataError, match="--clip-s"):
-        ValidationSelector(other, split, tmp_path / "x")
+        ValidationSelector(other, split, tmp_path / "x", head)
+    with pytest.raises(SynthesisDataError, match="test placements"):
+        ValidationSelector(data, split, tmp_path / "x", head)
     with pytest.raises(SynthesisDataError, match=">= 1"):
-        ValidationSelector(val, split, tmp_path / "x", examples=0)
+        ValidationSelector(val, split, tmp_path / "x", head, examples=0)
+    # resuming with other validation settings refuses the earlier best.pt
+    with pytest.raises(SynthesisCheckpointError, match="val_examples"):
+        ValidationSelector(val, split, tmp_path / "resumed", {k: head[k] for k in ("model_config", "train_config",
+                           "data_config", "train_examples")}, examples=2, resume=True)
 
 
 def load_split_train(data):

@@ -176,7 +176,7 @@ def train_refiner(data_dir: str | Path, out_dir: str | Path, model_cfg: RefinerC
 
     ``stop_at_step`` ends the call early with a checkpoint (as a time limit or Ctrl-C would). ``val_data``:
     a validation folder (other placements of the same houses); the MAG of up to ``val_examples`` of its
-    held-out clips is logged at step 0 and every checkpoint, and the best weights go to ``best.pt``
+    held-out clips is logged at step 0 and every periodic checkpoint, and the best weights go to ``best.pt``
     (:mod:`avworld.train.synthesis_select`).
     """
     from avworld.train.logs import RunLogger
@@ -215,18 +215,14 @@ def train_refiner(data_dir: str | Path, out_dir: str | Path, model_cfg: RefinerC
                 raise SynthesisCheckpointError(f"{existing}: its {k} differs from this run's; resume with the same "
                                                "preset, --set values and data, or use a new --out")
         model.load_state_dict(ck["model"])
-        try:
-            opt.load_state_dict(ck["optimizer"])
-        except ValueError as exc:
-            raise SynthesisCheckpointError(f"{existing}: its optimizer state does not match this version's "
-                                           f"parameter groups ({exc}); start a new --out") from None
+        opt.load_state_dict(ck["optimizer"])
         step = int(ck["step"])
     selector = None
     if val_data is not None:
         from avworld.train.synthesis_select import ValidationSelector
 
         selector = ValidationSelector(val_data, {"sample_rate_hz": data_cfg["sample_rate_hz"], "x_tx": train["x_tx"]},
-                                      out, cfg.start, val_examples, device=device)
+                                      out, header, cfg.start, val_examples, device=device, resume=resume)
     logger = RunLogger(out, cfg.steps, tensorboard=tensorboard, progress=progress, start_step=step,
                        resume_update=step if resume else None, title=f"π-AVAS {cfg.start}")
     t0 = time.perf_counter()
@@ -239,7 +235,7 @@ def train_refiner(data_dir: str | Path, out_dir: str | Path, model_cfg: RefinerC
 
     stopped = None
     if selector is not None and step == 0:
-        logger.log(0, {"update": 0, "val/mag": selector.update(model, 0, header)})
+        logger.log(0, {"update": 0, "val/mag": selector.update(model, 0)})
     model.train()
     try:
         with StopRequest() as stop:
@@ -262,7 +258,7 @@ def train_refiner(data_dir: str | Path, out_dir: str | Path, model_cfg: RefinerC
                 if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                     logger.log(step, {"update": step, "loss/val_flow": _val_loss(model, val, cfg)})
                     if selector is not None:
-                        logger.log(step, {"update": step, "val/mag": selector.update(model, step, header)})
+                        logger.log(step, {"update": step, "val/mag": selector.update(model, step)})
                     checkpoint()
                 if stop.requested:
                     stopped = stop.signal_name
@@ -280,7 +276,7 @@ def train_refiner(data_dir: str | Path, out_dir: str | Path, model_cfg: RefinerC
         save(out / "refiner.pt", {**header, "model": model.state_dict(), "step": step})
     summary = {"step": step, "done": done, "stopped": stopped, "seconds": time.perf_counter() - t0,
                "s_per_step": (time.perf_counter() - t0) / max(seen, 1)}
-    if selector is not None:
+    if selector is not None and selector.best_step >= 0:
         summary.update({"best_step": selector.best_step, "best_val_mag": selector.best})
     return summary
 

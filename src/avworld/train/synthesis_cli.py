@@ -54,8 +54,8 @@ def add_commands(sub) -> None:
     tr.add_argument("--data", required=True, help="data folder of `avworld synthesis data`")
     tr.add_argument("--val-data", default=None, metavar="DIR",
                     help="validation folder: other placements of the same houses (`avworld synthesis data --seed 1 "
-                         "--placements 2`); its held-out clips' MAG is logged at step 0 and every checkpoint and "
-                         "the best weights are kept in OUT/best.pt")
+                         "--placements 2`); its held-out clips' MAG is logged at step 0 and every periodic "
+                         "checkpoint and the best weights are kept in OUT/best.pt")
     tr.add_argument("--val-examples", type=int, default=96, metavar="N",
                     help="validation clips scored per checkpoint (default 96)")
     tr.add_argument("--out", required=True, help="run folder")

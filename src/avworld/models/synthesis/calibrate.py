@@ -36,7 +36,8 @@ def fit_ear_matrices(sim: torch.Tensor, rx: torch.Tensor, ridge: float = 1e-6) -
     y = rx.double().reshape(n, 2, ch // 2, frames).permute(2, 1, 0, 3).reshape(ch // 2, 2, -1)
     xx = x @ x.transpose(1, 2)  # (F, 2, 2)
     yx = y @ x.transpose(1, 2)
-    reg = ridge * (xx.diagonal(dim1=1, dim2=2).mean(dim=1) + 1e-30)[:, None, None] * torch.eye(2, dtype=xx.dtype)
+    eye = torch.eye(2, dtype=xx.dtype, device=xx.device)
+    reg = ridge * (xx.diagonal(dim1=1, dim2=2).mean(dim=1) + 1e-30)[:, None, None] * eye
     return torch.linalg.solve(xx + reg, yx.transpose(1, 2)).transpose(1, 2).float()  # W = yx (xx)^-1
 
 
@@ -49,7 +50,7 @@ def start_ear_matrices(model, sim: torch.Tensor, rx: torch.Tensor) -> torch.Tens
     w = fit_ear_matrices(sim, rx)
     if w.shape != model.ears.shape:
         raise CalibrationError(f"fitted matrices {tuple(w.shape)} do not match the model's {tuple(model.ears.shape)}")
-    d = w - torch.eye(2)
+    d = w - torch.eye(2, dtype=w.dtype, device=w.device)
     model.ears.copy_(d)
     model.ears_t.copy_(-(d @ d))
     return w
