@@ -227,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="AudioGoal navigation demo: oracle, heuristic and the shipped learned AV-Nav "
                                        "agent -> --out/report.html",
                           description="A procedural house, a ringing phone and three agents: oracle, heuristic and "
-                                      "the learned AV-Nav agent shipped with avworld (trained 2M steps on "
+                                      "the learned AV-Nav agent shipped with avworld (trained 993,600 steps on "
                                       "audiogoal-small; needs the torch extra, else the demo says so and shows the "
                                       "other two). Writes --out/report.html with the map, videos with binaural "
                                       "sound, spectrograms, the RIR and a metrics table.")
