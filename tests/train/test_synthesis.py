@@ -186,7 +186,8 @@ def test_validation_folder_keeps_the_best_weights_and_survives_resume(data, tmp_
     best, head = load_refiner(tmp_path / "run" / "best.pt")
     assert head["step"] == s["best_step"] and head["val_examples"] == 3
     split = load_split_train(data)
-    again = ValidationSelector(val, split, tmp_path / "fresh", head).score(best)
+    rate_len = (int(split["sample_rate_hz"]), split["x_tx"].shape[1])
+    again = ValidationSelector(val, *rate_len, tmp_path / "fresh", head).score(best)
     assert again == pytest.approx(s["best_val_mag"], rel=1e-6)
     # a run stopped and resumed scores every checkpoint as the straight one and keeps the same best weights
     run(tmp_path / "resumed", stop_at_step=4)
@@ -199,14 +200,14 @@ def test_validation_folder_keeps_the_best_weights_and_survives_resume(data, tmp_
     other = tmp_path_factory.mktemp("syn_val_other") / "data"
     generate(dataclasses.replace(TINY_DATA, seed=1, clip_s=0.06), other, progress=False)
     with pytest.raises(SynthesisDataError, match="--clip-s"):
-        ValidationSelector(other, split, tmp_path / "x", head)
+        ValidationSelector(other, *rate_len, tmp_path / "x", head)
     with pytest.raises(SynthesisDataError, match="test placements"):
-        ValidationSelector(data, split, tmp_path / "x", head)
+        ValidationSelector(data, *rate_len, tmp_path / "x", head)
     with pytest.raises(SynthesisDataError, match=">= 1"):
-        ValidationSelector(val, split, tmp_path / "x", head, examples=0)
+        ValidationSelector(val, *rate_len, tmp_path / "x", head, examples=0)
     # resuming with other validation settings refuses the earlier best.pt
     with pytest.raises(SynthesisCheckpointError, match="val_examples"):
-        ValidationSelector(val, split, tmp_path / "resumed", {k: head[k] for k in ("model_config", "train_config",
+        ValidationSelector(val, *rate_len, tmp_path / "resumed", {k: head[k] for k in ("model_config", "train_config",
                            "data_config", "train_examples")}, examples=2, resume=True)
 
 

@@ -221,7 +221,7 @@ def train_refiner(data_dir: str | Path, out_dir: str | Path, model_cfg: RefinerC
     if val_data is not None:
         from avworld.train.synthesis_select import ValidationSelector
 
-        selector = ValidationSelector(val_data, {"sample_rate_hz": data_cfg["sample_rate_hz"], "x_tx": train["x_tx"]},
+        selector = ValidationSelector(val_data, int(data_cfg["sample_rate_hz"]), int(train["x_tx"].shape[1]),
                                       out, header, cfg.start, val_examples, device=device, resume=resume)
     logger = RunLogger(out, cfg.steps, tensorboard=tensorboard, progress=progress, start_step=step,
                        resume_update=step if resume else None, title=f"π-AVAS {cfg.start}")

@@ -29,7 +29,7 @@ class ValidationSelector:
     the same run settings and validation clips; otherwise an earlier ``best.pt`` is replaced at step 0.
     """
 
-    def __init__(self, val_dir, train_split: dict, out: Path, header: dict, start: str = "refine",
+    def __init__(self, val_dir, sample_rate_hz: int, clip_samples: int, out: Path, header: dict, start: str = "refine",
                  examples: int = 96, solver: str = "euler", nfe: int = 4, device: str = "cpu",
                  resume: bool = False) -> None:
         from avworld.eval.synthesis_eval import _subset
@@ -44,12 +44,12 @@ class ValidationSelector:
                                      "the test placements; make the validation folder with another --seed "
                                      "(`avworld synthesis data --seed 1 --placements 2`)")
         full = load_split(val_dir, "test")
-        if int(full["sample_rate_hz"]) != int(train_split["sample_rate_hz"]):
+        if int(full["sample_rate_hz"]) != int(sample_rate_hz):
             raise SampleRateMismatchError(f"{val_dir} is at {int(full['sample_rate_hz'])} Hz, the training data at "
-                                          f"{int(train_split['sample_rate_hz'])} Hz; make both at the same rate")
-        if full["x_tx"].shape[1] != train_split["x_tx"].shape[1]:
+                                          f"{int(sample_rate_hz)} Hz; make both at the same rate")
+        if full["x_tx"].shape[1] != int(clip_samples):
             raise SynthesisDataError(f"{val_dir} has clips of {full['x_tx'].shape[1]} samples, the training data "
-                                     f"{train_split['x_tx'].shape[1]}; make both with the same --clip-s")
+                                     f"{int(clip_samples)}; make both with the same --clip-s")
         sel = _subset(len(full["x_tx"]), examples)  # the clips `avworld synthesis eval --max-examples` scores
         self.data = {k: full[k][sel] for k in ("x_tx", "x_sim", "x_rx", "poses", "source")}
         self.header = {**header, "val_config": val_cfg, "val_examples": int(len(sel))}
